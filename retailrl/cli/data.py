@@ -152,3 +152,48 @@ def schema(kind: str = typer.Argument("bandit", help="bandit, choice or stock.")
     console.print(table)
     for rule in s.invariants:
         console.print(f"- {rule}")
+
+
+@app.command("synth")
+def synth(
+    world: str = typer.Argument(..., help="click (bandit feedback), demand (choice log) or stock (stock log)."),
+    out: Path = typer.Option(..., help="Output file (.csv or .parquet); the true parameters go to OUT.truth.json."),
+    rows: int = typer.Option(100_000, help="click: logged rounds."),
+    shoppers: int = typer.Option(500, help="demand: shoppers."),
+    weeks: int = typer.Option(52, help="demand: weeks; stock: periods."),
+    logging: str = typer.Option("uniform", help="click: logging policy, uniform or softmax."),
+    seed: int = typer.Option(0, help="Random seed: the same seed gives the same log."),
+) -> None:
+    """Write a synthetic log with known truth (same seed, same numbers)."""
+    import json
+
+    import numpy as np
+
+    from sim_data.io import write_table, write_text
+    from sim_data.synthetic import make_click_world, make_demand_world, make_stock_log
+
+    def plain(value: object) -> object:
+        if isinstance(value, np.ndarray):
+            return value.tolist()
+        if isinstance(value, np.generic):
+            return value.item()
+        if isinstance(value, dict):
+            return {str(k): plain(v) for k, v in value.items()}
+        return value
+
+    with user_errors():
+        if world == "click":
+            log, truth = make_click_world(rows, logging=logging, seed=seed)
+            facts = {k: plain(getattr(truth, k)) for k in ("theta", "item_bias", "position_bias")}
+        elif world == "demand":
+            log, truth = make_demand_world(n_shoppers=shoppers, n_weeks=weeks, seed=seed)
+            facts = {k: plain(getattr(truth, k)) for k in ("alpha", "beta_price", "beta_display", "beta_feature",
+                                                           "outside_utility")}
+        elif world == "stock":
+            log, truth = make_stock_log(n_periods=weeks, seed=seed)
+            facts = {}
+        else:
+            raise ValueError(f"unknown world {world!r}: expected click, demand or stock")
+        write_table(log.table, out)
+        write_text(out.with_name(out.name + ".truth.json"), json.dumps({"world": world, "seed": seed, **facts}, indent=2))
+    console.print(f"wrote {len(log.table):,} rows to [bold]{out}[/bold] (truth in {out.name}.truth.json)")

@@ -88,3 +88,19 @@ def test_unknown_kind_and_missing_file_exit_cleanly(cache, tmp_path):
     src.write_text("a\n1\n")
     out = retailrl("data", "validate", str(src), "--kind", "clicks", cache=cache)
     assert out.returncode == 2 and "clicks" in out.stderr
+
+
+def test_synth_is_seeded_and_validates(cache, tmp_path):
+    paths = []
+    for name, seed in (("a.csv", 5), ("b.csv", 5), ("c.csv", 6)):
+        out = retailrl("data", "synth", "click", "--rows", "500", "--seed", str(seed), "--logging", "softmax",
+                       "--out", str(tmp_path / name), cache=cache)
+        assert out.returncode == 0, out.stderr
+        paths.append(tmp_path / name)
+    a, b, c = (pd.read_csv(p) for p in paths)
+    pd.testing.assert_frame_equal(a, b)
+    assert not a["action"].equals(c["action"])
+    out = retailrl("data", "validate", str(paths[0]), "--kind", "bandit", "--json", cache=cache)
+    assert out.returncode == 0, out.stderr
+    truth = json.loads((tmp_path / "a.csv.truth.json").read_text())
+    assert truth["seed"] == 5 and len(truth["position_bias"]) == 3
