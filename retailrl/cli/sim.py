@@ -1,7 +1,81 @@
-"""`retailrl sim`: filled in by its issue."""
+"""`retailrl sim`: fit the shopper simulator's behaviour models from logs and report their fidelity."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import typer
+from rich.table import Table
+
+from retailrl.cli._common import console, print_json, user_errors
 
 app = typer.Typer(no_args_is_help=True)
+
+SOURCES_HELP = "obd, a scanner panel (cracker, catsup, yogurt, tuna, oj) or synthetic"
+
+
+def _summary(fidelity: dict) -> Table:
+    table = Table(title=f"fidelity: {fidelity['source']}", header_style="bold")
+    table.add_column("quantity")
+    table.add_column("value", overflow="fold")
+    src = fidelity["source"]
+    if src == "obd":
+        lo, hi = fidelity["onpolicy_ci"]
+        rows = [("campaign", fidelity["campaign"]), ("simulated CTR", f"{fidelity['simulated_ctr']:.5f}"),
+                ("on-policy CTR [95% CI]", f"{fidelity['onpolicy_ctr']:.5f} [{lo:.5f}, {hi:.5f}]"),
+                ("inside interval", str(fidelity["inside_ci"])),
+                ("log-loss model / constant", f"{fidelity['logloss']:.5f} / {fidelity['constant_logloss']:.5f}"),
+                ("position bias", ", ".join(f"{v:.3f}" for v in fidelity["position_bias"]["estimate"]))]
+    elif src == "synthetic":
+        rows = [(f"coverage ({k})", f"{v['coverage']:.0%}") for k, v in fidelity["choice"].items()]
+        rows.append(("position bias true / est", f"{fidelity['click']['true_position_bias']} / "
+                     + ", ".join(f"{v:.3f}" for v in fidelity["click"]["position_bias"])))
+    else:
+        h = fidelity["heldout"]
+        rows = [("held-out log-lik/occasion model", f"{h['loglik_per_occasion']:.4f}"),
+                ("held-out log-lik/occasion brand shares", f"{h['baseline_loglik_per_occasion']:.4f}"),
+                ("beats baseline", str(h["beats_baseline"])),
+                ("own-price elasticities", ", ".join(f"{p} {v['estimate']:.2f}"
+                                                     for p, v in fidelity["own_price_elasticities"].items()))]
+    for k, v in rows:
+        table.add_row(k, v)
+    return table
+
+
+@app.command("fit")
+def fit(
+    source: str = typer.Argument(..., help=SOURCES_HELP),
+    out: Path = typer.Option(..., help="Fit directory: fidelity.json, fidelity.md, plots, models, params.json."),
+    campaign: str = typer.Option("all", help="OBD campaign: all, men or women."),
+    train_policy: str = typer.Option("random", help="OBD: the logs the click model is fit on."),
+    eval_policy: str = typer.Option("bts", help="OBD: the logs replayed through the fitted model."),
+    path: Path | None = typer.Option(None, help="OBD: directory of the full dataset (default: the 10k sample)."),
+    outside_share: float = typer.Option(0.5, help="Scanner panels: assumed no-purchase share of shopping trips."),
+    n_classes: int = typer.Option(1, help="Scanner panels: latent classes of the choice model."),
+    seed: int = typer.Option(0, help="Synthetic: seed of the worlds."),
+    as_json: bool = typer.Option(False, "--json", help="Print fidelity.json instead of a table."),
+) -> None:
+    """Fit behaviour models from a source and write DIR/fidelity.json, DIR/fidelity.md and DIR/params.json."""
+    from envs.fit import SCANNER, fit_source
+
+    with user_errors():
+        if source == "obd":
+            kwargs = {"campaign": campaign, "train_policy": train_policy, "eval_policy": eval_policy, "path": path}
+        elif source in SCANNER:
+            kwargs = {"outside_share": outside_share, "n_classes": n_classes}
+        elif source == "synthetic":
+            kwargs = {"seed": seed}
+        else:
+            raise ValueError(f"unknown source {source!r}: expected {SOURCES_HELP}")
+        with console.status(f"fitting {source}", spinner="dots") as status:
+            def progress(message: str) -> None:
+                status.update(message)
+                console.log(message)
+
+            fidelity = fit_source(source, out, progress=progress, **kwargs)
+    if as_json:
+        print_json(fidelity)
+    else:
+        console.print(_summary(fidelity))
+        console.print(f"wrote [bold]{out / 'fidelity.json'}[/bold], [bold]{out / 'fidelity.md'}[/bold], "
+                      f"params.json and the fitted models")

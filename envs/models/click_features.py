@@ -1,0 +1,178 @@
+"""Sparse features of (context, item) pairs for the click model's relevance.
+
+Blocks, in column order (each optional block only when the log has such contexts):
+
+* ``item``: one-hot of the item shown, ``n_actions`` columns;
+* ``context``: one-hot of each string context column (categories seen in training; unseen ones are all-zero),
+  then the numeric context columns standardised, then ``affinity_shown`` = the standardised
+  ``context_affinity_<a>`` of the item ``a`` shown (OBD's user-item affinity), when the log has one such
+  column per item;
+* ``item_features``: the log's ``action_context`` (item features shared across items: one-hots of string columns,
+  standardised numerics), so that items with few impressions borrow strength from similar ones;
+* ``interaction``: item one-hot x (string one-hots and numeric contexts), ``n_actions * n_context`` columns.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+from scipy import sparse
+
+AFFINITY_PREFIX = "context_affinity_"
+
+
+@dataclass
+class ContextSpec:
+    """What the features are made of, learned from the training log (JSON-ready through :meth:`to_dict`)."""
+
+    n_actions: int
+    categorical: dict[str, list[str]]
+    numeric: dict[str, tuple[float, float]]
+    affinity: tuple[float, float] | None
+    interactions: bool
+    item_matrix: list[list[float]] | None = None
+    item_feature_names: list[str] | None = None
+
+    def to_dict(self) -> dict:
+        return {"n_actions": self.n_actions, "categorical": self.categorical,
+                "numeric": {k: list(v) for k, v in self.numeric.items()},
+                "affinity": list(self.affinity) if self.affinity else None, "interactions": self.interactions,
+                "item_matrix": self.item_matrix, "item_feature_names": self.item_feature_names}
+
+    @classmethod
+    def from_dict(cls, d: dict) -> ContextSpec:
+        return cls(int(d["n_actions"]), {k: list(v) for k, v in d["categorical"].items()},
+                   {k: (float(v[0]), float(v[1])) for k, v in d["numeric"].items()},
+                   tuple(d["affinity"]) if d["affinity"] else None, bool(d["interactions"]),
+                   d.get("item_matrix"), d.get("item_feature_names"))
+
+    @property
+    def n_context(self) -> int:
+        """Context columns that interact with items (one-hots + numeric)."""
+        return sum(len(v) for v in self.categorical.values()) + len(self.numeric)
+
+    @property
+    def n_features(self) -> int:
+        main = self.n_context + (1 if self.affinity else 0) + len(self.item_feature_names or [])
+        return self.n_actions + main + (self.n_actions * self.n_context if self.interactions else 0)
+
+    def feature_names(self) -> list[str]:
+        ctx = [f"{c}={v}" for c, cats in self.categorical.items() for v in cats] + list(self.numeric)
+        names = [f"item={a}" for a in range(self.n_actions)] + ctx + (["affinity_shown"] if self.affinity else [])
+        names += list(self.item_feature_names or [])
+        if self.interactions:
+            names += [f"item={a}*{c}" for a in range(self.n_actions) for c in ctx]
+        return names
+
+
+def _affinity_columns(table: pd.DataFrame, n_actions: int) -> list[str] | None:
+    cols = [f"{AFFINITY_PREFIX}{a}" for a in range(n_actions)]
+    return cols if all(c in table.columns for c in cols) else None
+
+
+def item_feature_matrix(action_context: pd.DataFrame | None, n_actions: int) -> tuple[list[list[float]] | None, list[str] | None]:
+    """Item features as a dense ``(n_actions, F)`` matrix (string columns one-hot, numerics standardised)."""
+    if action_context is None or len(action_context) != n_actions:
+        return None, None
+    cols, names = [], []
+    for col in action_context.columns:
+        values = action_context[col]
+        if pd.api.types.is_numeric_dtype(values):
+            v = values.to_numpy(dtype=np.float64)
+            if v.std() > 0:
+                cols.append((v - v.mean()) / v.std())
+                names.append(f"item:{col}")
+        else:
+            v = values.astype(str)
+            for cat in sorted(v.unique()):
+                if 1 < (v == cat).sum() < n_actions:
+                    cols.append((v == cat).to_numpy(dtype=np.float64))
+                    names.append(f"item:{col}={cat}")
+    if not cols:
+        return None, None
+    return np.stack(cols, axis=1).tolist(), names
+
+
+def learn_spec(table: pd.DataFrame, n_actions: int, interactions: bool, max_categories: int = 50,
+               action_context: pd.DataFrame | None = None) -> ContextSpec:
+    """Which context columns become which features (categories seen, numeric means and scales)."""
+    categorical: dict[str, list[str]] = {}
+    numeric: dict[str, tuple[float, float]] = {}
+    for col in table.columns:
+        if not col.startswith("context_") or col.startswith(AFFINITY_PREFIX):
+            continue
+        values = table[col]
+        if pd.api.types.is_numeric_dtype(values) and not pd.api.types.is_bool_dtype(values):
+            v = values.to_numpy(dtype=np.float64)
+            sd = float(v.std())
+            if sd > 0:
+                numeric[col] = (float(v.mean()), sd)
+        else:
+            counts = values.astype(str).value_counts()
+            if counts.size > 1:
+                categorical[col] = sorted(counts.index[:max_categories].tolist())
+    affinity = None
+    aff_cols = _affinity_columns(table, n_actions)
+    if aff_cols is not None:
+        shown = table[aff_cols].to_numpy(dtype=np.float64)[np.arange(len(table)), table["action"].to_numpy()]
+        if shown.std() > 0:
+            affinity = (float(shown.mean()), float(shown.std()))
+    item_matrix, item_names = item_feature_matrix(action_context, n_actions)
+    return ContextSpec(n_actions, categorical, numeric, affinity, bool(interactions), item_matrix, item_names)
+
+
+def context_matrix(spec: ContextSpec, table: pd.DataFrame) -> sparse.csr_matrix:
+    """The interacting context columns (one-hots, standardised numerics), shape ``(n_rows, spec.n_context)``."""
+    blocks = []
+    for col, cats in spec.categorical.items():
+        if col not in table.columns:
+            raise ValueError(f"context column {col!r} (used when the model was fitted) is missing from the log")
+        codes = pd.Categorical(table[col].astype(str), categories=cats).codes
+        rows = np.flatnonzero(codes >= 0)
+        blocks.append(sparse.csr_matrix((np.ones(rows.size), (rows, codes[rows])), shape=(len(table), len(cats))))
+    for col, (mean, sd) in spec.numeric.items():
+        if col not in table.columns:
+            raise ValueError(f"context column {col!r} (used when the model was fitted) is missing from the log")
+        blocks.append(sparse.csr_matrix(((table[col].to_numpy(dtype=np.float64) - mean) / sd)[:, None]))
+    if not blocks:
+        return sparse.csr_matrix((len(table), 0))
+    return sparse.hstack(blocks, format="csr")
+
+
+def affinity_matrix(spec: ContextSpec, table: pd.DataFrame) -> np.ndarray | None:
+    """Standardised user-item affinities, shape ``(n_rows, n_actions)``, or ``None``."""
+    if spec.affinity is None:
+        return None
+    cols = _affinity_columns(table, spec.n_actions)
+    if cols is None:
+        raise ValueError(f"the model uses {AFFINITY_PREFIX}<item> columns for every item; the log lacks some")
+    return (table[cols].to_numpy(dtype=np.float64) - spec.affinity[0]) / spec.affinity[1]
+
+
+def design(spec: ContextSpec, ctx: sparse.csr_matrix, aff: np.ndarray | None, actions: np.ndarray,
+           rows: np.ndarray | None = None) -> sparse.csr_matrix:
+    """Features of the pairs ``(context row rows[i], item actions[i])``, shape ``(len(actions), n_features)``.
+
+    :param ctx: :func:`context_matrix` of the contexts.
+    :param aff: :func:`affinity_matrix` of the contexts (or ``None``).
+    :param actions: item per pair, shape ``(M,)``.
+    :param rows: context row per pair, shape ``(M,)`` (default ``0..M-1``).
+    """
+    m = actions.size
+    rows = np.arange(m) if rows is None else rows
+    if actions.size and (actions.min() < 0 or actions.max() >= spec.n_actions):
+        raise ValueError(f"column 'action': expected ids in [0, {spec.n_actions}), found {actions.min()}..{actions.max()}")
+    item = sparse.csr_matrix((np.ones(m), (np.arange(m), actions)), shape=(m, spec.n_actions))
+    c = ctx[rows]
+    blocks = [item, c]
+    if spec.affinity is not None:
+        blocks.append(sparse.csr_matrix(aff[rows, actions][:, None]))
+    if spec.item_matrix is not None:
+        blocks.append(sparse.csr_matrix(np.asarray(spec.item_matrix)[actions]))
+    if spec.interactions and spec.n_context:
+        c = c.tocoo()
+        cols = actions[c.row] * spec.n_context + c.col
+        blocks.append(sparse.csr_matrix((c.data, (c.row, cols)), shape=(m, spec.n_actions * spec.n_context)))
+    return sparse.hstack(blocks, format="csr")
