@@ -1,0 +1,1 @@
+"""Alembic migrations of the policy registry (run them with ``retailrl registry upgrade``)."""

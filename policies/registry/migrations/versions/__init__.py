@@ -1,0 +1,1 @@
+"""Alembic revisions of the policy registry, oldest first."""
