@@ -1,4 +1,4 @@
-"""`retailrl serve` and `retailrl dashboard`: start the decision API and the approval dashboard."""
+"""`retailrl serve`: start the bandit decision API (filled in by the decision-API issue)."""
 
 from __future__ import annotations
 
@@ -10,8 +10,3 @@ def serve(host: str = typer.Option("127.0.0.1"), port: int = typer.Option(8000),
     typer.echo("retailrl serve is not implemented yet (see the decision-API issue).", err=True)
     raise typer.Exit(code=1)
 
-
-def dashboard(port: int = typer.Option(8501)) -> None:
-    """Start the dashboard (not yet implemented)."""
-    typer.echo("retailrl dashboard is not implemented yet (see the dashboard issue).", err=True)
-    raise typer.Exit(code=1)
