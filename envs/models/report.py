@@ -84,8 +84,12 @@ def plot_predicted_vs_observed(ax, rows: list[dict], label: str, title: str) -> 
     obs = np.array([r["observed"] for r in rows])
     err = np.array([[r["observed"] - r["lower"] for r in rows], [r["upper"] - r["observed"] for r in rows]])
     ax.errorbar(pred, obs, yerr=np.maximum(err, 0), fmt="o", ms=4, alpha=0.8, label=label)
-    top = max(float(np.max(pred, initial=0)), float(np.max([r["upper"] for r in rows], initial=0))) * 1.05 or 1.0
+    # Scale to the points, not to the widest interval: a group with a handful of rows has an interval
+    # reaching far up that would squash every point into a corner (such intervals run off the frame).
+    top = max(float(np.max(pred, initial=0)), float(np.max(obs, initial=0))) * 1.3 or 1.0
     ax.plot([0, top], [0, top], "k--", lw=1)
+    ax.set_xlim(0, top)
+    ax.set_ylim(0, top)
     ax.set_xlabel("predicted")
     ax.set_ylabel("observed (95% interval)")
     ax.set_title(title)

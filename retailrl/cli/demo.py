@@ -6,6 +6,8 @@ training, OPE, registry, API, dashboard) join as their issues land.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import typer
 from rich.table import Table
 
@@ -40,11 +42,33 @@ def _scanner_table() -> Table:
     return table
 
 
-def demo(serve: bool = typer.Option(True, "--serve/--no-serve", help="Start the API and dashboard at the end.")) -> None:
+def _fit_simulators(out: Path) -> dict[str, Path]:
+    """Fit the shopper simulator on the shipped data: the click model on OBD, the choice model on Cracker."""
+    from envs.fit import fit_source
+    from retailrl.cli.sim import fidelity_table
+
+    fits = {"obd": out / "sim_obd_all", "cracker": out / "sim_cracker"}
+    with console.status("fitting the click model on the OBD random logs (campaign all)") as status:
+        fidelity = fit_source("obd", fits["obd"], campaign="all", train_policy="random",
+                              progress=lambda msg: status.update(msg))
+    console.print(fidelity_table(fidelity))
+    with console.status("fitting the choice model on the Cracker scanner panel") as status:
+        fidelity = fit_source("cracker", fits["cracker"], progress=lambda msg: status.update(msg))
+    console.print(fidelity_table(fidelity))
+    console.print(f"fidelity reports: {fits['obd'] / 'fidelity.md'}, {fits['cracker'] / 'fidelity.md'}")
+    return fits
+
+
+def demo(serve: bool = typer.Option(True, "--serve/--no-serve", help="Start the API and dashboard at the end."),
+         out: Path | None = typer.Option(None, help="Where the demo writes its runs (default: RETAILRL_HOME/demo).")) -> None:
     """Run the main job end to end on the embedded default data."""
+    from sim_data.io import home_dir
     from sim_data.sources.obd import fetch_obd_sample
 
+    out = out or home_dir() / "demo"
     console.rule("[bold]retailrl demo: 1. real logged data")
     fetch_obd_sample()
     console.print(_obd_table())
     console.print(_scanner_table())
+    console.rule("[bold]retailrl demo: 2. the shopper simulator, fit from those logs")
+    _fit_simulators(out)

@@ -14,7 +14,7 @@ app = typer.Typer(no_args_is_help=True)
 SOURCES_HELP = "obd, a scanner panel (cracker, catsup, yogurt, tuna, oj) or synthetic"
 
 
-def _summary(fidelity: dict) -> Table:
+def fidelity_table(fidelity: dict) -> Table:
     table = Table(title=f"fidelity: {fidelity['source']}", header_style="bold")
     table.add_column("quantity")
     table.add_column("value", overflow="fold")
@@ -76,6 +76,6 @@ def fit(
     if as_json:
         print_json(fidelity)
     else:
-        console.print(_summary(fidelity))
+        console.print(fidelity_table(fidelity))
         console.print(f"wrote [bold]{out / 'fidelity.json'}[/bold], [bold]{out / 'fidelity.md'}[/bold], "
                       f"params.json and the fitted models")
