@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from policies.artefacts import artefact_sha256 as _artefact_sha256
 from sim_data.io import atomic_write
 
 MANIFEST = "policy.json"
@@ -91,15 +92,11 @@ def _save_npy(path: Path, array: np.ndarray) -> None:
 
 
 def artefact_sha256(directory: str | Path) -> str:
-    """The sha256 of a saved policy artefact: over every file's relative name and bytes, in sorted order."""
+    """The sha256 of a saved policy artefact (:func:`policies.artefacts.artefact_sha256`, as the registry records it)."""
     directory = Path(directory)
     if not (directory / MANIFEST).is_file():
         raise FileNotFoundError(f"{directory}: not a policy artefact (no {MANIFEST})")
-    h = hashlib.sha256()
-    for path in sorted(p for p in directory.rglob("*") if p.is_file()):
-        h.update(path.relative_to(directory).as_posix().encode() + b"\0")
-        h.update(_sha256_file(path).encode())
-    return h.hexdigest()
+    return _artefact_sha256(directory)
 
 
 class Policy(ABC):

@@ -1,40 +1,5 @@
-"""The fingerprint of a policy artefact: SHA-256 over a file, or over every file of a directory."""
+"""The fingerprint of a policy artefact (kept here for the registry's callers; it lives in policies.artefacts)."""
 
-from __future__ import annotations
+from policies.artefacts import artefact_sha256, open_artefact
 
-import hashlib
-from pathlib import Path
-
-CHUNK = 1 << 20
-
-
-def artefact_sha256(path: str | Path) -> str:
-    """SHA-256 hex digest of an artefact.
-
-    For a file: the digest of its bytes. For a directory: the digest of, for every regular file below it in
-    sorted relative-path order, ``relative/path`` (POSIX), a NUL byte, the file's own SHA-256 hex digest and a
-    newline; renaming, adding, removing or editing any file changes it.
-
-    :param path: an artefact file or directory.
-    """
-    path = Path(path)
-    if path.is_file():
-        return _file_digest(path)
-    if not path.is_dir():
-        raise FileNotFoundError(f"artefact: no such file or directory: {path}")
-    files = sorted(p for p in path.rglob("*") if p.is_file())
-    if not files:
-        raise ValueError(f"artefact: directory {path} holds no files")
-    outer = hashlib.sha256()
-    for f in files:
-        outer.update(f.relative_to(path).as_posix().encode("utf-8") + b"\0")
-        outer.update(_file_digest(f).encode("ascii") + b"\n")
-    return outer.hexdigest()
-
-
-def _file_digest(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as fh:
-        while chunk := fh.read(CHUNK):
-            digest.update(chunk)
-    return digest.hexdigest()
+__all__ = ["artefact_sha256", "open_artefact"]

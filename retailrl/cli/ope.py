@@ -66,9 +66,12 @@ def load_policy(action_dist: Path | None, artefact: Path | None, registered: str
     if len(given) > 1:
         raise ValueError(f"{what}: give only one of an action-distribution file, a policy artefact or a registry name")
     if registered is not None:
-        raise ValueError(f"{what} {registered!r}: looking up NAME@VERSION requires a configured registry; "
-                         "export the version's artefact and pass it as a policy artefact (or an .npy action "
-                         "distribution) instead")
+        from policies.policy import Policy
+        from policies.registry import Registry
+        from policies.registry.artefacts import open_artefact
+
+        version = Registry().get_version(registered)  # DATABASE_URL, else the default SQLite registry
+        return Policy.load(open_artefact(version.artefact_uri, version.artefact_sha256))
     if artefact is not None:
         from policies.policy import Policy
 
@@ -89,7 +92,7 @@ def run(
     action_dist: Path = typer.Option(None, "--action-dist",
                                      help=".npy of shape (n_actions, n_positions) or (n_rounds, n_actions, n_positions)."),
     policy_artefact: Path = typer.Option(None, "--policy-artefact", help="A saved policy directory."),
-    policy: str = typer.Option(None, "--policy", help="NAME@VERSION in the registry (needs a configured registry)."),
+    policy: str = typer.Option(None, "--policy", help="NAME@VERSION (or NAME:VERSION) of a registered version: its artefact, checked against its sha256."),
     estimators: str = typer.Option(",".join(("dm", "ipw", "snipw", "dr", "sndr", "switch-dr", "dr-os")),
                                    "--estimators", help="Comma-separated estimator names (name:param=value allowed)."),
     confidence: float = typer.Option(0.95, "--confidence", help="Level of the intervals and lower bounds."),

@@ -61,11 +61,31 @@ def test_mapped_logs_and_policy_artefact(world, tmp_path):
     assert json.loads(result.stdout)[0]["estimate"] == pytest.approx(json.loads(direct.stdout)[0]["estimate"])
 
 
-def test_registry_lookup_needs_a_registry(world):
-    root, _, _ = world
-    result = run("--logs", root / "logs.csv", "--policy", "banner@3")
-    assert result.exit_code == 2
-    assert "requires a configured registry" in result.output
+def test_registered_version_is_evaluated_from_its_artefact(world, tmp_path, monkeypatch):
+    from policies.policy import artefact_sha256
+    from policies.registry import Registry, upgrade
+
+    root, _, dist = world
+    url = f"sqlite:///{tmp_path / 'registry.db'}"
+    upgrade(url)
+    monkeypatch.setenv("DATABASE_URL", url)
+    registry = Registry(url)
+    admin = registry.create_user(None, "admin", "admin-pass-1", "admin")
+    registry.add_decision_point(admin, "banner", "ad_slot", {"n_actions": 4, "n_positions": 2}, 0)
+    FixedDistributionPolicy(dist).save(tmp_path / "artefact")
+    version = registry.register_version(admin, "banner", "fixed", (tmp_path / "artefact").resolve().as_uri(),
+                                        artefact_sha256(tmp_path / "artefact"))
+    by_name = run("--logs", root / "logs.csv", "--policy", version.ref, "--estimators", "ipw", "--n-resamples", 50,
+                  "--json")
+    assert by_name.exit_code == 0, by_name.output
+    direct = run("--logs", root / "logs.csv", "--action-dist", root / "pi.npy", "--estimators", "ipw",
+                 "--n-resamples", 50, "--json")
+    assert json.loads(by_name.stdout)[0]["estimate"] == pytest.approx(json.loads(direct.stdout)[0]["estimate"])
+    np.save(tmp_path / "artefact" / "extra.npy", np.zeros(1))  # changed after registration: refused
+    tampered = run("--logs", root / "logs.csv", "--policy", version.ref, "--estimators", "ipw")
+    assert tampered.exit_code == 2 and "does not match the registered" in tampered.output
+    missing = run("--logs", root / "logs.csv", "--policy", "nosuch@1", "--estimators", "ipw")
+    assert missing.exit_code == 2 and "nosuch" in missing.output
 
 
 def test_bad_inputs_give_clear_errors(world):
