@@ -59,6 +59,52 @@ def _fit_simulators(out: Path) -> dict[str, Path]:
     return fits
 
 
+def _candidates(out: Path) -> list:
+    from retailrl.demo_candidates import build_candidates, estimate_of
+
+    with console.status("building candidates") as status:
+        candidates = build_candidates(out, status=lambda msg: status.update(msg))
+    table = Table(title="Candidates for the OBD banner (trained on the first 70% of random/all, evaluated on the rest)",
+                  header_style="bold")
+    for col in ("candidate", "DR estimate", "95% CI", "lower bound", "IPW estimate", "ESS", "report"):
+        table.add_column(col, justify="right")
+    logging = candidates[0].report["evaluations"][1]["results"][0]
+    for c in candidates:
+        dr = next(r for e in c.report["evaluations"] if e["policy"] == c.name for r in e["results"] if r["name"] == "dr")
+        ipw, _ = estimate_of(c, "ipw")
+        table.add_row(c.name, f"{dr['estimate']:.4f}", f"[{dr['ci'][0]:.4f}, {dr['ci'][1]:.4f}]",
+                      f"{dr['lower_bound']:.4f}", f"{ipw:.4f}", f"{dr['diagnostics']['ess']:.0f}",
+                      c.report_files.get("markdown", ""))
+    table.add_row("logging policy (uniform)", f"{logging['estimate']:.4f}",
+                  f"[{logging['ci'][0]:.4f}, {logging['ci'][1]:.4f}]", f"{logging['lower_bound']:.4f}", "", "", "")
+    console.print(table)
+    held_out = candidates[0].report["log"]
+    clicks = int(round(held_out["rows"] * held_out["ctr"]))
+    console.print(f"[dim]{clicks} clicks in the {held_out['rows']:,} held-out rows: intervals this wide overlap; "
+                  "the approval gate exists for exactly this.[/dim]")
+    return candidates
+
+
+def _register(candidates: list) -> dict:
+    from policies.registry.config import database_url
+    from policies.registry.demo import DEMO_PASSWORD, DEMO_USERS
+    from retailrl.demo_candidates import DECISION_POINT, register_candidates
+
+    with console.status("registering candidates, reports and demo users"):
+        state = register_candidates(candidates)
+    table = Table(title=f"registry {database_url()}: decision point {DECISION_POINT}", header_style="bold")
+    table.add_column("version")
+    table.add_column("state")
+    for ref, st in state["states"].items():
+        table.add_row(ref, st)
+    console.print(table)
+    arms = ", ".join(f"{arm} {ref or 'baseline'} {pct:g}%" for arm, ref, pct in state["traffic"].arms)
+    console.print(f"traffic: {arms}")
+    console.print("demo users (password [bold]" + DEMO_PASSWORD + "[/bold]): "
+                  + ", ".join(f"{name} ({role})" for name, role in DEMO_USERS))
+    return state
+
+
 def demo(serve: bool = typer.Option(True, "--serve/--no-serve", help="Start the API and dashboard at the end."),
          out: Path | None = typer.Option(None, help="Where the demo writes its runs (default: RETAILRL_HOME/demo).")) -> None:
     """Run the main job end to end on the embedded default data."""
@@ -72,3 +118,7 @@ def demo(serve: bool = typer.Option(True, "--serve/--no-serve", help="Start the 
     console.print(_scanner_table())
     console.rule("[bold]retailrl demo: 2. the shopper simulator, fit from those logs")
     _fit_simulators(out)
+    console.rule("[bold]retailrl demo: 3. candidate policies, evaluated off-policy on held-out real logs")
+    candidates = _candidates(out)
+    console.rule("[bold]retailrl demo: 4. the policy registry")
+    _register(candidates)
