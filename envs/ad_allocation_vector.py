@@ -71,6 +71,7 @@ class AdAllocationVectorEnv(NumpyVectorEnv):
         else:
             part = np.minimum(t * n_parts // self.arrivals_per_day, n_parts - 1)
             ctx = np.searchsorted(self._shifted_cdf, u + part, side="right") - part * n_contexts
+        ctx = np.minimum(ctx, n_contexts - 1)  # u + part can round up to part + 1 in float64
         if mask is None:
             self._context = ctx
         else:
