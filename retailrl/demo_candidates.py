@@ -175,3 +175,55 @@ def register_candidates(candidates: list[Candidate], url: str | None = None, est
                 "states": {v.ref: v.state for v in registry.list_versions(DECISION_POINT)}}
     finally:
         registry.close()
+
+
+PRICING_POINT = "cracker-pricing"
+
+
+def train_quick_ppo(sim_dir: Path, out: Path, config_path: Path) -> dict:
+    """Train the quick PPO pricing policy on the simulator fit from the Cracker panel; compare with its oracle.
+
+    :return: ``{"result": RunResult, "oracle": float, "ratio": float, "report": dict}``; the report is the
+        simulator evaluation the registry stores with the version.
+    """
+    import gymnasium as gym
+
+    import envs  # noqa: F401  (registers the environments)
+    from agents.run_config import RunConfig
+    from agents.train import run_training
+
+    raw = RunConfig.from_toml(config_path).to_dict()
+    raw["env"]["sim_dir"] = str(sim_dir)
+    raw["out"] = str(out / "runs")
+    config = RunConfig.from_dict(raw)
+    result = run_training(config, progress=True)
+    from agents.train import env_kwargs
+
+    env = gym.make(config.env.id, **env_kwargs(config))
+    oracle = float(env.unwrapped.oracle()["value"])
+    env.close()
+    mean = float(result.metrics["eval"]["mean"])
+    lo, hi = result.metrics["eval"]["ci95"]
+    report = {"simulator": {"env": config.env.id, "sim_dir": str(sim_dir), "eval_mean": mean, "eval_ci95": [lo, hi],
+                            "n_eval_seeds": int(result.metrics["eval"]["n"]), "oracle": oracle,
+                            "oracle_kind": "best static prices on the price grid under the fitted demand",
+                            "ratio": mean / oracle}}
+    return {"result": result, "oracle": oracle, "ratio": mean / oracle, "report": report}
+
+
+def register_pricing(trained: dict, url: str | None = None):
+    """Register the quick PPO policy at the Cracker pricing decision point with its simulator report."""
+    from policies.registry.demo import DemoCandidate, seed_demo
+
+    result = trained["result"]
+    artefact = result.run_dir / "policy"
+    n_levels = int(result.config.env.kwargs.get("n_price_levels", 5))
+    n_products = int(result.policy.n_positions)  # one "slot" per product: MultiDiscrete price levels
+    candidate = DemoCandidate(decision_point=PRICING_POINT, kind="pricing",
+                              action_space={"type": "multi_discrete", "levels_per_product": n_levels},
+                              baseline_action={"price_level": n_levels // 2, "n_products": n_products,
+                                               "meaning": "every product at the middle of its price grid"},
+                              policy="demo-quick-ppo", artefact=artefact,
+                              report=trained["report"], train_config=result.config.to_dict(),
+                              train_metrics={"eval": result.metrics["eval"]})
+    return seed_demo([candidate], url)[0]

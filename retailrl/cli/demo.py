@@ -85,21 +85,43 @@ def _candidates(out: Path) -> list:
     return candidates
 
 
-def _register(candidates: list) -> dict:
+def _train_pricing(sim_dir: Path, out: Path) -> dict:
+    from retailrl.demo_candidates import train_quick_ppo
+
+    config = Path(__file__).resolve().parents[2] / "configs" / "demo_quick_ppo.toml"
+    trained = train_quick_ppo(sim_dir, out, config)
+    sim = trained["report"]["simulator"]
+    table = Table(title="demo-quick-ppo on the Cracker pricing simulator (30 held-out seeds)", header_style="bold")
+    for col in ("season profit", "95% CI", "oracle (best static grid prices)", "ratio", "run directory"):
+        table.add_column(col, justify="right")
+    table.add_row(f"{sim['eval_mean']:,.0f}", f"[{sim['eval_ci95'][0]:,.0f}, {sim['eval_ci95'][1]:,.0f}]",
+                  f"{sim['oracle']:,.0f}", f"{sim['ratio']:.3f}", str(trained["result"].run_dir))
+    console.print(table)
+    return trained
+
+
+def _register(candidates: list, trained: dict) -> dict:
+    from policies.registry import Registry
     from policies.registry.config import database_url
     from policies.registry.demo import DEMO_PASSWORD, DEMO_USERS
-    from retailrl.demo_candidates import DECISION_POINT, register_candidates
+    from retailrl.demo_candidates import register_candidates, register_pricing
 
     with console.status("registering candidates, reports and demo users"):
         state = register_candidates(candidates)
-    table = Table(title=f"registry {database_url()}: decision point {DECISION_POINT}", header_style="bold")
-    table.add_column("version")
-    table.add_column("state")
-    for ref, st in state["states"].items():
-        table.add_row(ref, st)
-    console.print(table)
-    arms = ", ".join(f"{arm} {ref or 'baseline'} {pct:g}%" for arm, ref, pct in state["traffic"].arms)
-    console.print(f"traffic: {arms}")
+        register_pricing(trained)
+    registry = Registry()
+    try:
+        table = Table(title=f"registry {database_url()}", header_style="bold")
+        for col in ("decision point", "version", "state", "traffic"):
+            table.add_column(col)
+        for dp in registry.list_decision_points():
+            split = registry.traffic(dp.name)
+            shares = {ref: pct for _, ref, pct in split.arms}
+            for v in registry.list_versions(dp.name):
+                table.add_row(dp.name, v.ref, v.state, f"{shares[v.ref]:g}%" if v.ref in shares else "")
+        console.print(table)
+    finally:
+        registry.close()
     console.print("demo users (password [bold]" + DEMO_PASSWORD + "[/bold]): "
                   + ", ".join(f"{name} ({role})" for name, role in DEMO_USERS))
     return state
@@ -117,8 +139,10 @@ def demo(serve: bool = typer.Option(True, "--serve/--no-serve", help="Start the 
     console.print(_obd_table())
     console.print(_scanner_table())
     console.rule("[bold]retailrl demo: 2. the shopper simulator, fit from those logs")
-    _fit_simulators(out)
+    fits = _fit_simulators(out)
     console.rule("[bold]retailrl demo: 3. candidate policies, evaluated off-policy on held-out real logs")
     candidates = _candidates(out)
-    console.rule("[bold]retailrl demo: 4. the policy registry")
-    _register(candidates)
+    console.rule("[bold]retailrl demo: 4. a quick PPO pricing policy, trained on the simulator fit from Cracker")
+    trained = _train_pricing(fits["cracker"], out)
+    console.rule("[bold]retailrl demo: 5. the policy registry")
+    _register(candidates, trained)

@@ -50,6 +50,10 @@ def test_demo_registers_candidates_with_reports_and_a_live_version(demo_home):
         for v in versions:
             assert registry.reports(v.ref), f"{v.ref} has no evaluation report"
         assert {u.username for u in registry.list_users()} >= {"demo-admin", "demo-analyst", "demo-approver"}
+        pricing = registry.list_versions("cracker-pricing")
+        assert [v.policy for v in pricing] == ["demo-quick-ppo"]
+        simulator = registry.reports(pricing[0].ref)[0].report["simulator"]
+        assert 0.5 < simulator["ratio"] <= 1.05 and simulator["oracle"] > 0
     finally:
         registry.close()
     assert "demo-password" in stdout
