@@ -39,3 +39,33 @@ def env(
     console.print(table)
     console.print(f"goals: vector >= {GOAL_VECTOR_RATIO:.0%} of CartPoleVectorEnv (AdAllocation, Pricing); "
                   f"single env >= {GOAL_SINGLE_STEPS:,} steps/s")
+
+
+@app.command("policies")
+def policies(
+    only: list[str] = typer.Option(None, "--only", help="Record names to compute (repeatable); default: all."),
+    quick: bool = typer.Option(False, "--quick", help="Tiny training budgets (for tests; targets not expected met)."),
+    as_json: bool = typer.Option(False, "--json", help="Print the JSON list of records instead of a table."),
+) -> None:
+    """Decision quality: every trained policy and baseline against its env's oracle (one record per benchmark)."""
+    from benchmarks.bench_policies import compute_records
+
+    with user_errors():
+        records = compute_records(only or None, quick)
+    if as_json:
+        print_json(records)
+        return
+    from rich.table import Table
+
+    table = Table(title="decision quality (ratio: 1.0 is the oracle)")
+    for col in ("record", "value", "oracle", "ratio", "95% CI", "target", "met"):
+        table.add_column(col, justify="left" if col == "record" else "right")
+
+    def fmt(x) -> str:
+        return "-" if x is None else f"{x:.4g}"
+
+    for r in records:
+        ci = "-" if r["ci"] is None else f"[{r['ci'][0]:.4f}, {r['ci'][1]:.4f}]"
+        table.add_row(r["name"], fmt(r["value"]), fmt(r["oracle"]), fmt(r["ratio"]), ci, fmt(r["target"]),
+                      "yes" if r["met"] else "[red]no")
+    console.print(table)
