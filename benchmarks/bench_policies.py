@@ -359,10 +359,10 @@ def ads_bandit_record(quick: bool) -> dict:
 def ads_pacing_record(quick: bool) -> dict:
     """``ads_pacing_rl``: PPO pacing vs linear pacing under a daily budget (CPM pricing), zero overruns required."""
     from agents.pacing import GreedyPacing, LinearPacing, compare_pacing, cpm_params, train_pacing_ppo
-    from envs.defaults import default_click_params
+    from envs.defaults import synthetic_click_params
 
     budget, arrivals, share = 100.0, 1000, 0.5
-    params = cpm_params(default_click_params(), budget, arrivals, share)
+    params = cpm_params(synthetic_click_params(), budget, arrivals, share)
     steps = 4096 if quick else 400_000
     _log(f"ads_pacing_rl: PPO pacing, {steps} env steps")
     import torch

@@ -76,7 +76,7 @@ class AdAllocationEnv(gym.Env):
 
     ## Arguments
     :param params: the click model and context distribution; default :func:`envs.defaults.default_click_params`
-        (a placeholder until the OBD-calibrated parameters land; see ``ClickParams.from_fit_dir``).
+        (calibrated on the Open Bandit Dataset sample; another fit: ``ClickParams.from_fit_dir``).
     :param budget: daily budget, > 0.
     :param arrivals_per_day: T, arrivals per day (episode length).
     :param include_purchases: add purchase value to the reward.

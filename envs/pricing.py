@@ -103,8 +103,8 @@ class PricingEnv(gym.Env):
     ``prices`` ``(N,)``, ``units`` ``(N,)``, ``inventory`` ``(N,)`` (finite inventory only).
 
     ## Arguments
-    :param demand: the choice model; default :func:`envs.defaults.default_demand_params` (a placeholder until the
-        scanner-panel calibrated parameters land; see ``DemandParams.from_fit_dir``).
+    :param demand: the choice model; default :func:`envs.defaults.default_demand_params` (calibrated on the
+        Cracker scanner panel; another fit: ``DemandParams.from_fit_dir``).
     :param action_type: ``"discrete"`` or ``"continuous"``.
     :param n_price_levels: G, grid size for discrete actions in MNL mode (>= 2).
     :param horizon: T, periods per episode.

@@ -15,7 +15,7 @@ from agents.pacing import (
     fluid_pacing_bound,
     slate_ctr,
 )
-from envs.defaults import default_click_params
+from envs.defaults import synthetic_click_params
 from envs.oracles import best_slates
 
 T = 400
@@ -23,7 +23,7 @@ T = 400
 
 @pytest.fixture(scope="module")
 def cpm():
-    return cpm_params(default_click_params(), 40.0, T, 0.5)
+    return cpm_params(synthetic_click_params(), 40.0, T, 0.5)
 
 
 def test_fluid_bound_serves_everyone_when_the_budget_does_not_bind(cpm):
@@ -70,7 +70,7 @@ def test_linear_pacing_spends_the_budget_evenly_and_a_threshold_policy_beats_it(
 
 
 def test_the_guard_prevents_overruns_under_random_click_costs():
-    params = default_click_params()  # cost per click 0.5 .. 1.5, clicks are random
+    params = synthetic_click_params()  # cost per click 0.5 .. 1.5, clicks are random
     env = PacingVectorEnv(30, params, 5.0, T)
     runs = run_episodes(GreedyPacing(), env, 1)
     assert (runs["info"]["spend"] <= 5.0 + 1e-9).all()

@@ -9,7 +9,7 @@ import pytest
 import envs  # noqa: F401
 from envs.ad_allocation import AdAllocationEnv
 from envs.ad_allocation_vector import AdAllocationVectorEnv
-from envs.defaults import ferreira_demand_params
+from envs.defaults import ferreira_demand_params, synthetic_demand_params
 from envs.inventory import InventoryEnv
 from envs.params import ClickParams, DemandParams, InventoryParams
 from envs.pricing import PricingEnv
@@ -89,7 +89,7 @@ def test_stocked_out_products_leave_the_choice_set():
 
 
 def test_continuous_action_maps_to_the_price_range():
-    env = PricingEnv(action_type="continuous")
+    env = PricingEnv(synthetic_demand_params(), action_type="continuous")  # every price range is [1, 4]
     np.testing.assert_allclose(env.prices_of([-1, 1, 0, 2]), [1.0, 4.0, 2.5, 4.0])
     with pytest.raises(ValueError, match="discrete"):
         PricingEnv(ferreira_demand_params(), action_type="continuous")

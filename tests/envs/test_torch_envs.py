@@ -14,7 +14,7 @@ from stable_baselines3 import PPO
 
 import envs  # noqa: F401
 from envs._torch_common import CUDA_MISSING, resolve_device
-from envs.defaults import ferreira_demand_params
+from envs.defaults import ferreira_demand_params, synthetic_click_params, synthetic_demand_params
 from envs.params import BernoulliDemandParams, ClickParams, DemandParams
 from envs.sb3_vec_env import SB3VecEnv
 from envs.torch_ad_allocation import TorchAdAllocationVectorEnv
@@ -37,6 +37,9 @@ CASES = [
     (PRICING, {"demand": TWO_CLASSES, "horizon": 8, "inventory": [30, 20, 10], "n_price_levels": 3}, [0, 1, 2]),
     (PRICING, {"demand": TWO_CLASSES, "horizon": 8, "action_type": "continuous"}, [-0.5, 0.0, 0.5]),
 ]
+# The budget and stock-out cases below are sized for the seeded synthetic instances (costs per click vary,
+# prices 1 to 4), not for the OBD/Cracker-calibrated defaults.
+SYN_CLICK, SYN_DEMAND = synthetic_click_params(), synthetic_demand_params()
 IDS = ["ad", "mnl", "continuous", "inventory", "bernoulli", "classes_inventory", "classes_continuous"]
 
 
@@ -119,7 +122,8 @@ def test_ad_budget_exhaustion_and_episode_length_match_the_numpy_env(policy):
     # budgets near the expected daily spend (about 10.4 for the top-3 slate, 3.1 for random slates), so they bind
     # on some days only
     budget = 10.0 if policy == "fixed" else 3.0
-    kwargs = {"arrivals_per_day": 40, "budget": budget, "include_purchases": True, "autoreset_mode": "Disabled"}
+    kwargs = {"arrivals_per_day": 40, "budget": budget, "include_purchases": True, "autoreset_mode": "Disabled",
+              "params": SYN_CLICK}
     ref, env = _numpy_env(AD, 400, **kwargs), make_torch_vec_env(AD, 400, device="cpu", **kwargs)
     fixed = [33, 71, 28] if policy == "fixed" else None
     ref_len, ref_ret, ref_out = _first_episode(ref, _actions(ref, fixed, 40, seed=5), seed=6)
@@ -134,8 +138,8 @@ def test_ad_budget_exhaustion_and_episode_length_match_the_numpy_env(policy):
 
 # inventories near 0.7-0.9 of the season's expected demand under each policy: some seasons sell out early, some not
 STOCK_OUT_CASES = [
-    ({"horizon": 12, "inventory": [214, 144, 31, 21]}, [0, 0, 1, 1]),
-    ({"horizon": 12, "inventory": [76, 56, 40, 29]}, None),
+    ({"demand": SYN_DEMAND, "horizon": 12, "inventory": [214, 144, 31, 21]}, [0, 0, 1, 1]),
+    ({"demand": SYN_DEMAND, "horizon": 12, "inventory": [76, 56, 40, 29]}, None),
     ({"demand": ferreira_demand_params(), "horizon": 15, "inventory": 10}, 1),
     ({"demand": ferreira_demand_params(), "horizon": 15, "inventory": 7}, None),
     ({"demand": TWO_CLASSES, "horizon": 8, "n_price_levels": 3, "inventory": [34, 35, 10]}, [0, 1, 2]),
@@ -230,7 +234,8 @@ def test_reset_with_the_seed_again_repeats_the_stream():
 
 
 def test_tensor_api_gives_the_numbers_of_the_numpy_api():
-    kwargs = {"arrivals_per_day": 20, "budget": 5.0, "include_purchases": True, "autoreset_mode": "SameStep"}
+    kwargs = {"arrivals_per_day": 20, "budget": 5.0, "include_purchases": True, "autoreset_mode": "SameStep",
+              "params": SYN_CLICK}
     a = make_torch_vec_env(AD, 32, device="cpu", **kwargs)
     b = make_torch_vec_env(AD, 32, device="cpu", **kwargs)
     obs_a, _ = a.reset(seed=4)
