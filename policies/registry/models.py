@@ -167,6 +167,8 @@ class DecisionLog(Base):
     propensity: Mapped[float | None] = mapped_column(Float)
     context: Mapped[Any] = mapped_column(JsonType, nullable=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, index=True)
+    deferred: Mapped[bool] = mapped_column(Boolean, default=False)  # 0002: waits for activation
+    activated_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))  # 0002
 
 
 class RewardLog(Base):
@@ -175,6 +177,8 @@ class RewardLog(Base):
     event_id: Mapped[str] = mapped_column(ForeignKey("decision_log.event_id"), unique=True)
     reward: Mapped[float] = mapped_column(Float)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    slot: Mapped[int | None] = mapped_column(Integer)  # 0002
+    is_default: Mapped[bool] = mapped_column(Boolean, default=False)  # 0002: the decision point's default reward
 
 
 class AuditEntry(Base):

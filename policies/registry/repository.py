@@ -1014,3 +1014,348 @@ class Registry:
             if limit is not None:
                 query = query.limit(int(limit))
             return [self._audit_record(a) for a in reversed(s.execute(query).scalars().all())]
+
+    # ================================================================== dashboard support (read-only)
+    # Reads added for the approval dashboard (dashboard/). They change nothing and write no audit rows.
+    # Rows are plain dicts (documented per method) so that the dashboard can turn them into tables.
+
+    def _epoch_seconds(self, column: Any) -> Any:
+        """SQL for ``column`` (a UTC timestamp) as seconds since the Unix epoch, on SQLite and PostgreSQL."""
+        from sqlalchemy import Float, cast
+
+        if self.engine.dialect.name == "sqlite":
+            return cast(func.strftime("%s", column), Float)
+        return func.extract("epoch", column)
+
+    def _bucket_index(self, column: Any, bucket_s: float) -> Any:
+        """SQL for ``floor(epoch(column) / bucket_s)`` (epochs are positive, so truncation is the floor)."""
+        from sqlalchemy import Integer, cast
+
+        ratio = self._epoch_seconds(column) / bucket_s
+        if self.engine.dialect.name == "sqlite":
+            return cast(ratio, Integer)
+        return func.floor(ratio)
+
+    def decision_buckets(self, decision_point: str, *, bucket_s: float = 3600.0, since: datetime | None = None,
+                         until: datetime | None = None, now: datetime | None = None) -> list[dict[str, Any]]:
+        """Decisions and rewards of a decision point per time bucket and arm (for charts of online reward).
+
+        A decision is *rewarded* when the reward log has its reward, *expired* when its reward window passed
+        without one (it counts with the decision point's ``default_reward``, as in the guardrail) or when the
+        reward logged for it is marked as the default (``reward_log.is_default``), else *pending*.
+
+        :param bucket_s: bucket width in seconds (buckets are aligned to multiples of it since the Unix epoch).
+        :param since: only decisions at or after this time (UTC).
+        :param until: only decisions before this time (UTC).
+        :param now: the time reward windows are measured from (default now).
+        :return: one dict per (bucket, arm, version), by bucket then arm, with ``start`` (bucket start, UTC),
+            ``arm``, ``version_ref``, ``decisions``, ``rewarded``, ``expired``, ``pending``, ``settled``
+            (rewarded + expired), ``reward_sum`` and ``reward_sq_sum`` (over the settled decisions, expired ones
+            at the default reward) and ``mean_reward`` (``None`` when nothing is settled).
+        """
+        from datetime import UTC
+
+        from sqlalchemy import case
+
+        bucket_s = _check_number("bucket_s", bucket_s, lower=0.0, lower_open=True)
+        with self._tx() as s:
+            dp = self._dp(s, decision_point)
+            cutoff = (now or utcnow()) - timedelta(seconds=dp.reward_window_s)
+            bucket = self._bucket_index(DecisionLog.created_at, bucket_s).label("bucket")
+            # rewards written as the default by the decision API (reward_log.is_default, migration 0002) count as
+            # expired, at their stored value; decisions with no reward row past the window at default_reward
+            is_default = getattr(RewardLog, "is_default", None)
+            has_row = RewardLog.id.is_not(None)
+            default_row = has_row & is_default.is_(True) if is_default is not None else None
+            real = has_row & is_default.is_not(True) if is_default is not None else has_row
+            rewarded = func.sum(case((real, 1), else_=0))
+            implicit = func.sum(case((RewardLog.id.is_(None) & (DecisionLog.created_at <= cutoff), 1), else_=0))
+            explicit = func.sum(case((default_row, 1), else_=0)) if default_row is not None else func.sum(0)
+            query = (select(bucket, DecisionLog.arm, DecisionLog.version_id, func.count(DecisionLog.id), rewarded,
+                            implicit, explicit, func.sum(RewardLog.reward),
+                            func.sum(RewardLog.reward * RewardLog.reward))
+                     .select_from(DecisionLog).outerjoin(RewardLog, RewardLog.event_id == DecisionLog.event_id)
+                     .where(DecisionLog.decision_point_id == dp.id))
+            if since is not None:
+                query = query.where(DecisionLog.created_at >= since)
+            if until is not None:
+                query = query.where(DecisionLog.created_at < until)
+            query = query.group_by(bucket, DecisionLog.arm, DecisionLog.version_id).order_by(bucket, DecisionLog.arm)
+            refs: dict[int | None, str | None] = {None: None}
+            out = []
+            for index, arm, version_id, n, n_rewarded, n_implicit, n_explicit, total, total_sq in s.execute(query).all():
+                if version_id not in refs:
+                    refs[version_id] = self._ref_id(s, version_id)
+                n_rewarded, n_implicit = int(n_rewarded or 0), int(n_implicit or 0)
+                n_expired = n_implicit + int(n_explicit or 0)
+                settled = n_rewarded + n_expired
+                reward_sum = float(total or 0.0) + n_implicit * dp.default_reward
+                reward_sq_sum = float(total_sq or 0.0) + n_implicit * dp.default_reward ** 2
+                start = datetime.fromtimestamp(int(index) * bucket_s, tz=UTC)
+                out.append({"start": start, "arm": arm, "version_ref": refs[version_id],
+                            "decisions": int(n), "rewarded": n_rewarded, "expired": n_expired,
+                            "pending": int(n) - settled, "settled": settled, "reward_sum": reward_sum,
+                            "reward_sq_sum": reward_sq_sum, "mean_reward": reward_sum / settled if settled else None})
+            return out
+
+    def recent_decisions(self, decision_point: str, *, limit: int = 100) -> list[dict[str, Any]]:
+        """The newest decisions of a decision point with their rewards, newest first.
+
+        :param limit: at most this many (1-10000).
+        :return: dicts with ``event_id``, ``at``, ``arm``, ``version_ref``, ``action``, ``propensity``,
+            ``context``, ``reward`` (``None`` while none is logged) and ``rewarded_at``.
+        """
+        if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= 10_000:
+            raise ValueError(f"limit: expected a whole number in [1, 10000], found {limit!r}")
+        with self._tx() as s:
+            dp = self._dp(s, decision_point)
+            query = (select(DecisionLog, RewardLog.reward, RewardLog.created_at)
+                     .outerjoin(RewardLog, RewardLog.event_id == DecisionLog.event_id)
+                     .where(DecisionLog.decision_point_id == dp.id)
+                     .order_by(DecisionLog.created_at.desc(), DecisionLog.id.desc()).limit(limit))
+            refs: dict[int | None, str | None] = {None: None}
+            out = []
+            for d, reward, rewarded_at in s.execute(query).all():
+                if d.version_id not in refs:
+                    refs[d.version_id] = self._ref_id(s, d.version_id)
+                out.append({"event_id": d.event_id, "at": aware(d.created_at), "arm": d.arm,
+                            "version_ref": refs[d.version_id], "action": d.action, "propensity": d.propensity,
+                            "context": d.context, "reward": reward, "rewarded_at": aware(rewarded_at)})
+            return out
+
+    def open_approvals(self, decision_point: str | None = None) -> list[ApprovalRecord]:
+        """Open approval requests (oldest first), optionally of one decision point's versions."""
+        with self._tx() as s:
+            query = (select(ApprovalRequest).join(PolicyVersion, PolicyVersion.id == ApprovalRequest.version_id)
+                     .where(ApprovalRequest.status == "open").order_by(ApprovalRequest.id))
+            if decision_point is not None:
+                query = query.where(PolicyVersion.decision_point_id == self._dp(s, decision_point).id)
+            return [self._approval_record(s, a) for a in s.execute(query).scalars()]
+
+    # ================================================================== decision API support (service/)
+    # Batch writes of the decision and reward logs for the decision API (one transaction per batch, so that the
+    # API can acknowledge a request only once its row is committed), deferred activation, explicit default
+    # rewards, the joined log the online learner reads, and a cheap change counter for the API's policy cache.
+    # Rows are the dataclasses of policies.registry.log_records.
+
+    def _upsert_insert(self, model: Any) -> Any:
+        """``INSERT`` with the dialect's ``ON CONFLICT`` support (SQLite and PostgreSQL)."""
+        if self.engine.dialect.name == "postgresql":
+            from sqlalchemy.dialects.postgresql import insert
+        else:
+            from sqlalchemy.dialects.sqlite import insert
+        return insert(model)
+
+    def last_change_id(self) -> int:
+        """The newest audit row's id (0 when none): it grows with every change to versions, rollouts, kill
+        switches and decision points, so a server polls it to know when to reload what it serves."""
+        with self._tx() as s:
+            return int(s.execute(select(func.max(AuditEntry.id))).scalar_one() or 0)
+
+    def log_decisions(self, rows: Sequence[Any]) -> list[bool]:
+        """Record served decisions in one transaction.
+
+        :param rows: :class:`~policies.registry.log_records.DecisionRow` values.
+        :return: per row, ``True`` when stored, ``False`` when its ``event_id`` was already logged (by an
+            earlier call, another process, or an earlier row of this batch); nothing is overwritten.
+        :raises ValueError: for an invalid row (naming it); then nothing of the batch is stored.
+        """
+        if not rows:
+            return []
+        for i, r in enumerate(rows):
+            wf.check_choice(f"rows[{i}].arm", r.arm, ("champion", "challenger", "baseline"))
+            if not isinstance(r.event_id, str) or not 0 < len(r.event_id) <= 64:
+                raise ValueError(f"rows[{i}].event_id: expected a string of 1-64 characters, found {r.event_id!r}")
+            if r.propensity is not None:
+                _check_number(f"rows[{i}].propensity", r.propensity, lower=0.0, upper=1.0, lower_open=True)
+            if (r.arm == "baseline") != (r.version is None):
+                raise ValueError(f"rows[{i}].version: expected one for arm {r.arm!r}" if r.version is None
+                                 else f"rows[{i}].version: the baseline arm has no version")
+        now = utcnow()
+        # Names and refs map to ids that never change (nothing deletes decision points or versions): remember them.
+        dp_ids: dict[str, int] = self.__dict__.setdefault("_log_dp_ids", {})
+        version_ids: dict[str, tuple[int, int]] = self.__dict__.setdefault("_log_version_ids", {})
+        unknown_dps = {r.decision_point for r in rows} - set(dp_ids)
+        unknown_versions = {r.version for r in rows if r.version is not None} - set(version_ids)
+        if unknown_dps or unknown_versions:
+            with self._tx() as s:
+                for name in unknown_dps:
+                    dp_ids[name] = self._dp(s, name).id
+                for ref in unknown_versions:
+                    v = self._version(s, ref)
+                    version_ids[ref] = (v.id, v.decision_point_id)
+        values, first_of = [], {}
+        for i, r in enumerate(rows):
+            version_id = None
+            if r.version is not None:
+                version_id, owner = version_ids[r.version]
+                if owner != dp_ids[r.decision_point]:
+                    raise ValueError(f"rows[{i}]: version {r.version} does not belong to decision point "
+                                     f"{r.decision_point!r}")
+            if r.event_id in first_of:
+                continue
+            first_of[r.event_id] = i
+            values.append(dict(event_id=r.event_id, decision_point_id=dp_ids[r.decision_point],
+                               version_id=version_id, arm=r.arm, action=r.action, propensity=r.propensity,
+                               context=r.context, created_at=r.at or now, deferred=bool(r.deferred),
+                               activated_at=None))
+        table = DecisionLog.__table__  # a Core executemany on one Core transaction: the API's hot path
+        stmt = (self._upsert_insert(table).on_conflict_do_nothing(index_elements=["event_id"])
+                .returning(table.c.event_id))
+        with self.engine.begin() as conn:
+            inserted = set(conn.execute(stmt, values).scalars())
+        return [r.event_id in inserted and first_of[r.event_id] == i for i, r in enumerate(rows)]
+
+    def log_rewards(self, rows: Sequence[Any]) -> list[str]:
+        """Record rewards in one transaction, idempotently.
+
+        A reward is stored only when its decision exists, is active (a deferred decision must be activated
+        first) and the reward arrives inside the decision's reward window (``reward_window_s`` after the
+        decision, or after its activation); one reward per decision. Repeating the same reward is harmless.
+
+        :param rows: :class:`~policies.registry.log_records.RewardRow` values.
+        :return: per row, one of :data:`~policies.registry.log_records.REWARD_OUTCOMES`.
+        :raises ValueError: for a non-finite reward or a negative slot (naming the row); nothing is stored then.
+        """
+        from policies.registry import log_records as lr
+
+        if not rows:
+            return []
+        for i, r in enumerate(rows):
+            _check_number(f"rows[{i}].reward", r.reward)
+            if r.slot is not None and (isinstance(r.slot, bool) or not isinstance(r.slot, int) or r.slot < 0):
+                raise ValueError(f"rows[{i}].slot: expected a whole number >= 0 or None, found {r.slot!r}")
+        now = utcnow()
+        ids = sorted({r.event_id for r in rows})
+        with self.engine.begin() as conn:  # one Core transaction, one joined read: the API's hot path
+            decisions, existing = {}, {}
+            for e, c, d, a, w, v, slot, is_default in conn.execute(
+                    select(DecisionLog.event_id, DecisionLog.created_at, DecisionLog.deferred, DecisionLog.activated_at,
+                           DecisionPoint.reward_window_s, RewardLog.reward, RewardLog.slot, RewardLog.is_default)
+                    .join(DecisionPoint, DecisionPoint.id == DecisionLog.decision_point_id)
+                    .outerjoin(RewardLog, RewardLog.event_id == DecisionLog.event_id)
+                    .where(DecisionLog.event_id.in_(ids))):
+                decisions[e] = (aware(c), bool(d), aware(a), w)
+                if v is not None:
+                    existing[e] = (float(v), slot, bool(is_default))
+
+            def judge(r: Any) -> str:
+                if r.event_id in existing:
+                    value, slot, is_default = existing[r.event_id]
+                    if is_default:
+                        return lr.WINDOW_CLOSED
+                    return lr.DUPLICATE if (value, slot) == (float(r.reward), r.slot) else lr.CONFLICT
+                if r.event_id not in decisions:
+                    return lr.UNKNOWN_EVENT
+                created, deferred, activated, window_s = decisions[r.event_id]
+                start = activated if deferred else created
+                if start is None:
+                    return lr.NOT_ACTIVATED
+                if (aware(r.at) or now) > start + timedelta(seconds=window_s):
+                    return lr.WINDOW_CLOSED
+                return lr.STORED
+
+            outcomes: list[str] = []
+            values: list[dict] = []
+            for r in rows:
+                outcome = judge(r)
+                if outcome == lr.STORED:
+                    existing[r.event_id] = (float(r.reward), r.slot, False)
+                    values.append(dict(event_id=r.event_id, reward=float(r.reward), slot=r.slot, is_default=False,
+                                       created_at=r.at or now))
+                outcomes.append(outcome)
+            if values:
+                table = RewardLog.__table__
+                stmt = (self._upsert_insert(table).on_conflict_do_nothing(index_elements=["event_id"])
+                        .returning(table.c.event_id))
+                inserted = set(conn.execute(stmt, values).scalars())
+                lost = {v["event_id"] for v in values} - inserted
+                if lost:  # another process stored a reward for these first: judge against what it stored
+                    for e, v, slot, d in conn.execute(select(RewardLog.event_id, RewardLog.reward, RewardLog.slot,
+                                                             RewardLog.is_default).where(RewardLog.event_id.in_(lost))):
+                        existing[e] = (float(v), slot, bool(d))
+                    outcomes = [judge(r) if r.event_id in lost else o for r, o in zip(rows, outcomes, strict=True)]
+            return outcomes
+
+    def activate_decision(self, event_id: str, *, at: datetime | None = None) -> str:
+        """Activate a deferred decision (it was shown): its reward window starts now.
+
+        :return: ``activated``; ``already_active`` for a decision that was not deferred or is already activated
+            (idempotent); ``unknown_event`` when no such decision is logged.
+        """
+        from policies.registry import log_records as lr
+
+        with self._tx() as s:
+            changed = s.execute(update(DecisionLog)
+                                .where(DecisionLog.event_id == event_id, DecisionLog.deferred.is_(True),
+                                       DecisionLog.activated_at.is_(None))
+                                .values(activated_at=at or utcnow()).execution_options(synchronize_session=False))
+            if changed.rowcount == 1:
+                return lr.ACTIVATED
+            found = s.execute(select(DecisionLog.id).where(DecisionLog.event_id == event_id)).first()
+            return lr.ALREADY_ACTIVE if found is not None else lr.UNKNOWN_EVENT
+
+    def assign_default_rewards(self, *, now: datetime | None = None, grace_s: float = 0.0,
+                               limit: int = 10_000, ended_after: datetime | None = None) -> int:
+        """Log the decision point's default reward (``is_default``) for every active decision whose reward window
+        ended without a reward; the row's time is the window's end. Safe to run from several processes at once.
+
+        :param now: the time windows are measured from (default now).
+        :param grace_s: only windows that ended at least this long ago (lets rewards in flight land first).
+        :param limit: at most this many per decision point and call.
+        :param ended_after: only windows that ended after this time (a sweeper that already swept up to a time
+            passes it, so that a sweep reads only the newest decisions instead of the whole log).
+        :return: how many default rewards were logged.
+        """
+        grace_s = _check_number("grace_s", grace_s, lower=0.0)
+        now = now or utcnow()
+        total = 0
+        with self._tx() as s:
+            for dp in s.execute(select(DecisionPoint).order_by(DecisionPoint.id)).scalars().all():
+                cutoff = now - timedelta(seconds=dp.reward_window_s + grace_s)
+                query = (select(DecisionLog.event_id, DecisionLog.created_at, DecisionLog.deferred,
+                                DecisionLog.activated_at)
+                         .outerjoin(RewardLog, RewardLog.event_id == DecisionLog.event_id)
+                         .where(DecisionLog.decision_point_id == dp.id, RewardLog.id.is_(None),
+                                or_((DecisionLog.deferred.is_(False)) & (DecisionLog.created_at <= cutoff),
+                                    (DecisionLog.deferred.is_(True)) & (DecisionLog.activated_at <= cutoff)))
+                         .order_by(DecisionLog.id).limit(int(limit)))
+                if ended_after is not None:
+                    floor = ended_after - timedelta(seconds=dp.reward_window_s)
+                    query = query.where(or_((DecisionLog.deferred.is_(False)) & (DecisionLog.created_at > floor),
+                                            (DecisionLog.deferred.is_(True)) & (DecisionLog.activated_at > floor)))
+                window = timedelta(seconds=dp.reward_window_s)
+                values = [dict(event_id=e, reward=dp.default_reward, slot=None, is_default=True,
+                               created_at=aware(activated if deferred else created) + window)
+                          for e, created, deferred, activated in s.execute(query)]
+                if values:
+                    stmt = (self._upsert_insert(RewardLog).values(values)
+                            .on_conflict_do_nothing(index_elements=["event_id"]).returning(RewardLog.event_id))
+                    total += len(s.execute(stmt).all())
+        return total
+
+    def joined_events(self, decision_point: str, *, after_reward_id: int = 0, limit: int = 1000) -> list[Any]:
+        """Decisions joined with their rewards (real and default), in the order the rewards were logged.
+
+        :param after_reward_id: only rewards with a larger id (the caller's watermark).
+        :param limit: at most this many (1-100000).
+        :return: :class:`~policies.registry.log_records.JoinedEvent` values, by reward id.
+        """
+        from policies.registry.log_records import JoinedEvent
+
+        if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= 100_000:
+            raise ValueError(f"limit: expected a whole number in [1, 100000], found {limit!r}")
+        with self._tx() as s:
+            dp = self._dp(s, decision_point)
+            query = (select(RewardLog, DecisionLog).join(DecisionLog, DecisionLog.event_id == RewardLog.event_id)
+                     .where(DecisionLog.decision_point_id == dp.id, RewardLog.id > int(after_reward_id))
+                     .order_by(RewardLog.id).limit(limit))
+            refs: dict[int | None, str | None] = {None: None}
+            out = []
+            for r, d in s.execute(query).all():
+                if d.version_id not in refs:
+                    refs[d.version_id] = self._ref_id(s, d.version_id)
+                out.append(JoinedEvent(r.id, d.event_id, dp.name, d.arm, refs[d.version_id], d.action, d.propensity,
+                                       d.context, float(r.reward), r.slot, bool(r.is_default), aware(d.created_at),
+                                       aware(r.created_at)))
+            return out

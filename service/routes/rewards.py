@@ -1,0 +1,54 @@
+"""``POST /v1/rewards``: the reward of a decision, joined by ``event_id``; idempotent."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Depends, HTTPException
+
+from policies.registry.log_records import (
+    CONFLICT,
+    DUPLICATE,
+    NOT_ACTIVATED,
+    STORED,
+    UNKNOWN_EVENT,
+    WINDOW_CLOSED,
+    RewardRow,
+)
+from policies.registry.models import utcnow
+from service.deps import service, writer_user
+from service.models import ErrorBody, RewardRequest, RewardResponse
+
+router = APIRouter(prefix="/v1", tags=["rewards"])
+ERRORS = {401: {"model": ErrorBody}, 403: {"model": ErrorBody}, 404: {"model": ErrorBody},
+          409: {"model": ErrorBody}, 413: {"model": ErrorBody}, 503: {"model": ErrorBody}}
+
+
+@router.post("/rewards", response_model=RewardResponse, responses=ERRORS, dependencies=[Depends(writer_user)],
+             summary="Send the reward of a decision")
+async def post_reward(body: RewardRequest, state=Depends(service)) -> RewardResponse:
+    """Store the reward of a logged decision (one per decision).
+
+    Sending the same reward again answers ``duplicate`` (safe to retry); a different value for a decision that
+    already has one is a 409. A reward after the decision point's reward window (counted from the decision, or
+    from its activation when deferred) is refused with a 409: the default reward stands for it.
+    """
+    row = RewardRow(body.event_id, float(body.value), body.slot, utcnow())
+    try:
+        outcome = await state.writer.reward(row)
+    except Exception as exc:
+        raise HTTPException(503, f"the reward could not be stored ({type(exc).__name__}); retry, it is "
+                                 "idempotent") from None
+    state.metrics.rewards.labels(outcome).inc()
+    if outcome in (STORED, DUPLICATE):
+        return RewardResponse(event_id=body.event_id, status=outcome)
+    if outcome == UNKNOWN_EVENT:
+        raise HTTPException(404, f"no logged decision with event_id {body.event_id!r}")
+    if outcome == WINDOW_CLOSED:
+        raise HTTPException(409, f"the reward window of event {body.event_id!r} has closed (the decision point's "
+                                 "reward_window_s has passed); its default reward stands")
+    if outcome == NOT_ACTIVATED:
+        raise HTTPException(409, f"event {body.event_id!r} is a deferred decision that was never activated: POST "
+                                 f"/v1/decisions/{body.event_id}/activate once it is shown")
+    if outcome == CONFLICT:
+        raise HTTPException(409, f"event {body.event_id!r} already has a different reward (or slot); rewards "
+                                 "cannot be changed")
+    raise HTTPException(503, f"unexpected reward outcome {outcome!r}")
