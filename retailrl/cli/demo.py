@@ -127,8 +127,55 @@ def _register(candidates: list, trained: dict) -> dict:
     return state
 
 
+def _serve(out: Path, fits: dict, api_port: int, dashboard_port: int) -> None:
+    """Start the API and the dashboard, send a burst of shoppers, print the URLs; run until Ctrl-C."""
+    import signal
+    import time
+
+    from policies.registry.demo import DEMO_PASSWORD, DEMO_USERS
+    from retailrl.demo_serve import demo_token, free_port, shopper_burst, start, wait_healthy
+
+    api_port = api_port or free_port()
+    dashboard_port = dashboard_port or free_port()
+    api_url, dashboard_url = f"http://127.0.0.1:{api_port}", f"http://127.0.0.1:{dashboard_port}"
+    api = start(["serve", "--host", "127.0.0.1", "--port", str(api_port)], out / "api.log")
+    dash = start(["dashboard", "--port", str(dashboard_port)], out / "dashboard.log")
+    try:
+        with console.status("starting the decision API and the dashboard"):
+            wait_healthy(f"{api_url}/healthz", api)
+            wait_healthy(f"{dashboard_url}/_stcore/health", dash, timeout_s=120)
+        token = demo_token()
+        with console.status("sending 300 simulated shoppers through the API"):
+            burst = shopper_burst(api_url, token, fits["obd"] / "click.json")
+        console.print(f"shoppers: {burst['decisions']} decisions, {burst['rewards']} rewards joined, "
+                      f"mean reward {burst['mean_reward']:.4f}, arms {burst['arms']}, "
+                      f"fallbacks {burst['fallbacks']}, errors {burst['errors']}")
+        console.print(f"[bold]decision API[/bold]  {api_url}  (OpenAPI {api_url}/docs, metrics {api_url}/metrics)")
+        console.print(f"[bold]dashboard[/bold]     {dashboard_url}")
+        console.print(f"API token for demo-analyst: {token}")
+        console.print("sign in as " + ", ".join(f"{name} ({role})" for name, role in DEMO_USERS)
+                      + f" with password [bold]{DEMO_PASSWORD}[/bold]")
+        console.print(f"logs: {out / 'api.log'}, {out / 'dashboard.log'}.  Ctrl-C stops both.")
+        while api.poll() is None and dash.poll() is None:
+            time.sleep(1)
+        console.print("[red]a server stopped; see its log[/red]")
+    except KeyboardInterrupt:
+        console.print("stopping")
+    finally:
+        for process in (api, dash):
+            if process.poll() is None:
+                process.send_signal(signal.SIGTERM)
+        for process in (api, dash):
+            try:
+                process.wait(timeout=15)
+            except Exception:  # noqa: BLE001  (a server that ignores SIGTERM is killed)
+                process.kill()
+
+
 def demo(serve: bool = typer.Option(True, "--serve/--no-serve", help="Start the API and dashboard at the end."),
-         out: Path | None = typer.Option(None, help="Where the demo writes its runs (default: RETAILRL_HOME/demo).")) -> None:
+         out: Path | None = typer.Option(None, help="Where the demo writes its runs (default: RETAILRL_HOME/demo)."),
+         api_port: int = typer.Option(8000, help="Port of the decision API (0: any free port)."),
+         dashboard_port: int = typer.Option(8501, help="Port of the dashboard (0: any free port).")) -> None:
     """Run the main job end to end on the embedded default data."""
     from sim_data.io import home_dir
     from sim_data.sources.obd import fetch_obd_sample
@@ -146,3 +193,6 @@ def demo(serve: bool = typer.Option(True, "--serve/--no-serve", help="Start the 
     trained = _train_pricing(fits["cracker"], out)
     console.rule("[bold]retailrl demo: 5. the policy registry")
     _register(candidates, trained)
+    if serve:
+        console.rule("[bold]retailrl demo: 6. the decision API and the dashboard, on loopback")
+        _serve(out, fits, api_port, dashboard_port)

@@ -57,3 +57,24 @@ def test_demo_registers_candidates_with_reports_and_a_live_version(demo_home):
     finally:
         registry.close()
     assert "demo-password" in stdout
+
+
+def test_demo_live_policy_serves_simulated_shoppers_over_http(demo_home, monkeypatch):
+    from retailrl.demo_serve import demo_token, free_port, shopper_burst, start, wait_healthy
+
+    home, _ = demo_home
+    monkeypatch.setenv("RETAILRL_HOME", str(home))
+    monkeypatch.delenv("DATABASE_URL", raising=False)
+    port = free_port()
+    api = start(["serve", "--host", "127.0.0.1", "--port", str(port)], home / "api-test.log",
+                env={"RETAILRL_HOME": str(home)})
+    try:
+        wait_healthy(f"http://127.0.0.1:{port}/healthz", api)
+        burst = shopper_burst(f"http://127.0.0.1:{port}", demo_token(), home / "demo" / "sim_obd_all" / "click.json",
+                              n_shoppers=25)
+    finally:
+        api.terminate()
+        api.wait(timeout=30)
+    assert burst["decisions"] == 25 and burst["rewards"] == 25
+    assert burst["errors"] == 0 and burst["fallbacks"] == 0
+    assert burst["arms"] == {"champion": 25}
