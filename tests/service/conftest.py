@@ -18,11 +18,10 @@ from pathlib import Path
 
 import httpx
 import pytest
-from sqlalchemy import create_engine
-from sqlalchemy.engine import make_url
 
 from benchmarks.bench_api import SeededRegistry, ServerProcess, build_vw_artefact, seed_registry
 from policies.registry.config import database_url
+from policies.registry.testing import temporary_schema
 
 PG_ENV = "RETAILRL_TEST_PG_URL"
 FAST_ENV = {"RETAILRL_API_REFRESH_S": "0.2", "RETAILRL_API_SWEEP_S": "0.3", "RETAILRL_API_SWEEP_GRACE_S": "0",
@@ -46,18 +45,8 @@ def fresh_database(backend: str, directory: Path) -> Iterator[str]:
     if backend == "sqlite":
         yield f"sqlite:///{directory / f'registry-{uuid.uuid4().hex[:8]}.db'}"
         return
-    base = _pg_base_url()
-    schema = f"t_{uuid.uuid4().hex[:16]}"
-    admin = create_engine(base)
-    with admin.begin() as conn:
-        conn.exec_driver_sql(f'CREATE SCHEMA "{schema}"')
-    try:
-        yield make_url(base).update_query_dict({"options": f"-csearch_path={schema}"}).render_as_string(
-            hide_password=False)
-    finally:
-        with admin.begin() as conn:
-            conn.exec_driver_sql(f'DROP SCHEMA "{schema}" CASCADE')
-        admin.dispose()
+    with temporary_schema(_pg_base_url()) as url:
+        yield url
 
 
 @pytest.fixture(scope="session")

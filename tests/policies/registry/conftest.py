@@ -9,18 +9,17 @@ from __future__ import annotations
 
 import os
 import shutil
-import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 from registry_helpers import PASSWORDS
-from sqlalchemy import create_engine
 from sqlalchemy.engine import make_url
 
 from policies.registry import Registry, UserRecord, make_engine, upgrade
 from policies.registry.config import database_url
 from policies.registry.security import make_hasher
+from policies.registry.testing import temporary_schema
 
 PG_ENV = "RETAILRL_TEST_PG_URL"
 
@@ -53,18 +52,8 @@ def db_url(request, tmp_path):
     if request.param == "sqlite":
         yield f"sqlite:///{tmp_path / 'registry.db'}"
         return
-    base = _pg_base_url()
-    schema = f"t_{uuid.uuid4().hex[:16]}"
-    admin = create_engine(base)
-    with admin.begin() as conn:
-        conn.exec_driver_sql(f'CREATE SCHEMA "{schema}"')
-    try:
-        yield make_url(base).update_query_dict({"options": f"-csearch_path={schema}"}).render_as_string(
-            hide_password=False)
-    finally:
-        with admin.begin() as conn:
-            conn.exec_driver_sql(f'DROP SCHEMA "{schema}" CASCADE')
-        admin.dispose()
+    with temporary_schema(_pg_base_url()) as url:
+        yield url
 
 
 @pytest.fixture
