@@ -2,7 +2,8 @@
 
 Run it with ``retailrl serve`` (uvicorn, ``--workers N`` processes; each loads its own policies and VW workspaces
 and writes its own log batches). Background tasks of each process: the policy cache's refresh loop and the
-default-reward sweeper (idempotent, so every worker may run it).
+default-reward sweeper (idempotent, so every worker may run it), which also runs the registry's canary
+guardrail (a canary clearly worse than the champion is rolled back, with the reason in the audit log).
 """
 
 from __future__ import annotations
@@ -128,6 +129,24 @@ async def _sweep_loop(state: ServiceState) -> None:
                 swept_to = now - timedelta(seconds=state.settings.sweep_grace_s + SWEEP_OVERLAP_S)
         except Exception as exc:  # the next sweep tries again
             log.warning("default-reward sweep failed: %s", exc)
+        try:
+            await asyncio.to_thread(_guardrail, state)
+        except Exception as exc:  # the next sweep tries again
+            log.warning("canary guardrail check failed: %s", exc)
+
+
+def _guardrail(state: ServiceState) -> None:
+    """Run the registry's canary guardrail on every decision point with a canary; reload at once on a rollback.
+
+    Idempotent across workers: the registry locks the decision point and a rolled-back canary is no longer one.
+    """
+    for point in state.registry.list_decision_points():
+        if not any(arm == "challenger" for arm, _, _ in state.registry.traffic(point.name).arms):
+            continue
+        result = state.registry.check_canary(point.name)
+        if result.verdict == "rolled_back":
+            log.warning("guardrail rolled back %s on %s: %s", result.canary_ref, point.name, result.reason)
+            state.cache.refresh(True)
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
