@@ -129,7 +129,8 @@ def context_matrix(spec: ContextSpec, table: pd.DataFrame) -> sparse.csr_matrix:
     for col, cats in spec.categorical.items():
         if col not in table.columns:
             raise ValueError(f"context column {col!r} (used when the model was fitted) is missing from the log")
-        codes = pd.Categorical(table[col].astype(str), categories=cats).codes
+        # unseen categories get code -1 (no one-hot column), without pandas' deprecated unknown-value coercion
+        codes = pd.Index(cats).get_indexer(table[col].astype(str))
         rows = np.flatnonzero(codes >= 0)
         blocks.append(sparse.csr_matrix((np.ones(rows.size), (rows, codes[rows])), shape=(len(table), len(cats))))
     for col, (mean, sd) in spec.numeric.items():
