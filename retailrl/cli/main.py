@@ -22,6 +22,7 @@ app.add_typer(registry.app, name="registry", help="Policy registry: versions, ap
 app.add_typer(bench.app, name="bench", help="Benchmarks: simulator speed and decision quality.")
 app.command("train", help="Train a policy on the simulator from a config file.")(train.train)
 app.command("serve", help="Start the bandit decision API.")(serve.serve)
+app.command("learner", help="Run the online learner that turns joined logs into candidate versions.")(serve.learner)
 app.command("dashboard", help="Start the Streamlit approval dashboard on 127.0.0.1.")(dashboard.dashboard)
 app.command("demo", help="Run the main job end to end on the embedded default data.")(demo.demo)
 

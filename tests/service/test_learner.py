@@ -84,3 +84,20 @@ def test_the_learner_needs_a_vw_policy_to_start_from(logged, tmp_path):
     reg.rollback(bob, "banner", "no champion")
     with pytest.raises(ValueError, match="no live version"):
         OnlineLearner(reg, ana, "banner", "fresh", tmp_path)
+
+
+def test_the_learner_command_publishes_through_the_cli(logged, tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    seeded, reg = logged
+    root = Path(__file__).resolve().parents[2]
+    env = {**os.environ, "RETAILRL_LEARNER_TOKEN": seeded.tokens["service"]}
+    out = subprocess.run([sys.executable, "-m", "retailrl.cli.main", "learner", "--decision-point", "banner",
+                          "--policy", "banner-cli", "--out", str(tmp_path / "cli"), "--db", seeded.url, "--once"],
+                         capture_output=True, text=True, env=env, cwd=root, timeout=600)
+    assert out.returncode == 0, out.stderr[-2000:]
+    published = [v for v in reg.list_versions("banner") if v.policy == "banner-cli"]
+    assert len(published) == 2  # 1500 rewards with --publish-every 1000: one at 1000, one for the rest
+    assert {v.state for v in published} == {"candidate"}
