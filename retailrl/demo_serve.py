@@ -26,6 +26,18 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+def port_or_free(port: int) -> int:
+    """``port`` when it is free on 127.0.0.1 (0 or taken: any free port)."""
+    if port:
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+                return port
+            except OSError:
+                pass
+    return free_port()
+
+
 def start(args: list[str], log_path: Path, env: dict | None = None) -> subprocess.Popen:
     """Start ``retailrl ARGS`` in the background, output to ``log_path``."""
     log = open(log_path, "w")  # noqa: SIM115  (closed when the process is reaped by the caller)

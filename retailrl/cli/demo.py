@@ -133,10 +133,10 @@ def _serve(out: Path, fits: dict, api_port: int, dashboard_port: int) -> None:
     import time
 
     from policies.registry.demo import DEMO_PASSWORD, DEMO_USERS
-    from retailrl.demo_serve import demo_token, free_port, shopper_burst, start, wait_healthy
+    from retailrl.demo_serve import demo_token, port_or_free, shopper_burst, start, wait_healthy
 
-    api_port = api_port or free_port()
-    dashboard_port = dashboard_port or free_port()
+    api_port = port_or_free(api_port)  # the asked-for port, or any free one when it is taken
+    dashboard_port = port_or_free(dashboard_port)
     api_url, dashboard_url = f"http://127.0.0.1:{api_port}", f"http://127.0.0.1:{dashboard_port}"
     api = start(["serve", "--host", "127.0.0.1", "--port", str(api_port)], out / "api.log")
     dash = start(["dashboard", "--port", str(dashboard_port)], out / "dashboard.log")
@@ -174,8 +174,8 @@ def _serve(out: Path, fits: dict, api_port: int, dashboard_port: int) -> None:
 
 def demo(serve: bool = typer.Option(True, "--serve/--no-serve", help="Start the API and dashboard at the end."),
          out: Path | None = typer.Option(None, help="Where the demo writes its runs (default: RETAILRL_HOME/demo)."),
-         api_port: int = typer.Option(8000, help="Port of the decision API (0: any free port)."),
-         dashboard_port: int = typer.Option(8501, help="Port of the dashboard (0: any free port).")) -> None:
+         api_port: int = typer.Option(8000, help="Port of the decision API (taken or 0: any free port)."),
+         dashboard_port: int = typer.Option(8501, help="Port of the dashboard (taken or 0: any free port).")) -> None:
     """Run the main job end to end on the embedded default data."""
     from sim_data.io import home_dir
     from sim_data.sources.obd import fetch_obd_sample
