@@ -154,17 +154,74 @@ def _inventory_venv_factory(params: Any, action_mode: str, horizon: int) -> Call
     return lambda n: InventoryVectorEnv(n, params, action_mode=action_mode, horizon=horizon)
 
 
+BACKORDER_PPO = {"n_steps": 512, "batch_size": 256, "n_epochs": 10, "gamma": 0.9, "learning_rate": 3e-4,
+                 "ent_coef": 0.0}
+"""PPO for ``inventory_backorder_ppo`` (learning rate decays linearly to 0). With backorders and order-up-to
+actions, an action's cost shows L = 2 periods later, so a short discount (0.9) keeps the advantage's noise low."""
+LOSTSALES_PPO = {"n_steps": 512, "batch_size": 256, "n_epochs": 10, "gamma": 0.99, "learning_rate": 3e-4,
+                 "ent_coef": 0.01}
+"""PPO for ``inventory_lostsales_rl`` (learning rate decays linearly to 0). A little entropy keeps PPO from settling
+on a near-constant order quantity (a local optimum around 5.245 per period)."""
+LOSTSALES_STEPS = 1_000_000
+INVENTORY_OBSERVATION = ("net inventory and pipeline / mean demand, plus (inventory position - (L + 1) mean) / "
+                         "((L + 1) mean); VecNormalize on top")
+
+
+def inventory_features(obs: np.ndarray, mean: float, lead_time: int) -> np.ndarray:
+    """The RL records' observation: the env's ``(n, L)`` observation (net inventory, pipeline) divided by the mean
+    demand, plus the inventory position relative to L + 1 periods of mean demand, ``(n, L + 1)`` float32."""
+    obs = np.asarray(obs, dtype=np.float32).reshape(-1, np.shape(obs)[-1])
+    lead_mean = mean * (lead_time + 1)
+    position = obs.sum(axis=1, keepdims=True)
+    return np.concatenate([obs / mean, (position - lead_mean) / lead_mean], axis=1).astype(np.float32)
+
+
+class _FeaturesThenNormalize:
+    """``normalize_obs`` for :func:`agents.evaluate.sb3_actor`: :func:`inventory_features`, then the frozen
+    ``VecNormalize`` statistics."""
+
+    def __init__(self, vec_normalize: Any, mean: float, lead_time: int):
+        self.vec_normalize, self.mean, self.lead_time = vec_normalize, mean, lead_time
+
+    def normalize_obs(self, obs: np.ndarray) -> np.ndarray:
+        return self.vec_normalize.normalize_obs(inventory_features(obs, self.mean, self.lead_time))
+
+
 def _train_inventory_ppo(params: Any, action_mode: str, steps: int, seed: int, **kwargs: Any):
+    """PPO on 8 inventory envs seen through :func:`inventory_features`; returns the model and the object whose
+    ``normalize_obs`` maps the env's raw observations to the policy's input."""
+    from gymnasium import spaces
+    from stable_baselines3.common.vec_env import VecEnvWrapper
+
     from envs.inventory_vector import InventoryVectorEnv
     from envs.sb3_vec_env import SB3VecEnv
 
+    mean, lead = float(np.max(params.demand_mean)), int(params.lead_time)
+
+    class InventoryFeatures(VecEnvWrapper):
+        def __init__(self, venv: Any):
+            width = venv.observation_space.shape[0] + 1
+            super().__init__(venv, observation_space=spaces.Box(-np.inf, np.inf, (width,), np.float32))
+
+        def reset(self) -> np.ndarray:
+            return inventory_features(self.venv.reset(), mean, lead)
+
+        def step_wait(self):
+            obs, rewards, dones, infos = self.venv.step_wait()
+            for info in infos:
+                if "terminal_observation" in info:
+                    info["terminal_observation"] = inventory_features(info["terminal_observation"], mean, lead)[0]
+            return inventory_features(obs, mean, lead), rewards, dones, infos
+
     venv = SB3VecEnv(InventoryVectorEnv(8, params, action_mode=action_mode, horizon=200))
-    ppo_kwargs = {"n_steps": 256, "batch_size": 256, "n_epochs": 10, "gamma": 0.99, "learning_rate": 3e-4,
-                  "ent_coef": 0.0} | kwargs
-    model, env = _ppo(venv, seed, normalize=True, **ppo_kwargs)
+    venv.seed(seed)
+    ppo_kwargs = dict(kwargs)
+    lr0 = float(ppo_kwargs.pop("learning_rate"))
+    model, env = _ppo(InventoryFeatures(venv), seed, normalize=True, learning_rate=lambda left: lr0 * left,
+                      **ppo_kwargs)
     model.learn(total_timesteps=int(steps))
     env.training = False
-    return model, env
+    return model, _FeaturesThenNormalize(env, mean, lead)
 
 
 def inventory_backorder_record(quick: bool) -> dict:
@@ -178,7 +235,7 @@ def inventory_backorder_record(quick: bool) -> dict:
     make = _inventory_venv_factory(params, "order_up_to", horizon)
     _log(f"inventory_backorder_ppo: PPO, {steps} env steps")
     start = time.perf_counter()
-    model, env = _train_inventory_ppo(params, "order_up_to", steps, TRAIN_SEED)
+    model, env = _train_inventory_ppo(params, "order_up_to", steps, TRAIN_SEED, **BACKORDER_PPO)
     act = sb3_actor(model, env)
     result = evaluate_policy(act, make, seed=EVAL_SEED, oracle=oracle, kind="cost", per_period=True, warmup=warmup)
     seconds = round(time.perf_counter() - start, 1)
@@ -191,7 +248,8 @@ def inventory_backorder_record(quick: bool) -> dict:
     return _record("inventory_backorder_ppo", result, target, bool(result["ratio"] >= target), algorithm="PPO",
                    action_mode="order_up_to", demand="Poisson(10)", lead_time=params.lead_time, holding_cost=1.0,
                    backorder_cost=9.0, oracle_level=int(levels[0]), train_steps=steps, eval_horizon=horizon,
-                   eval_warmup=warmup, value_unit="cost per period", seconds=seconds,
+                   eval_warmup=warmup, value_unit="cost per period", seconds=seconds, ppo=BACKORDER_PPO,
+                   lr_schedule="linear to 0", observation=INVENTORY_OBSERVATION,
                    ppo_initial_level=level, ppo_initial_level_exact_cost=float(lead_time_cost([level], 10.0, 2, 1, 9)[0]),
                    variants={"base_stock_37_simulated": _strip(base), "s_S_exact": {"s": s, "S": big_s, "cost": ss_cost}})
 
@@ -228,16 +286,17 @@ def lostsales_records(quick: bool) -> list[dict]:
                                  kind="cost", per_period=True, warmup=warmup)
     base_sim = evaluate_policy(BaseStockPolicy(sol.base_stock_level, 1, lead, "quantity", make(1).config.max_action),
                                make, seed=EVAL_SEED, oracle=sol.average_cost, kind="cost", per_period=True, warmup=warmup)
-    steps = 4096 if quick else 600_000
+    steps = 4096 if quick else LOSTSALES_STEPS
     _log(f"inventory_lostsales_rl: PPO, {steps} env steps")
     start = time.perf_counter()
-    model, env = _train_inventory_ppo(params, "quantity", steps, TRAIN_SEED)
+    model, env = _train_inventory_ppo(params, "quantity", steps, TRAIN_SEED, **LOSTSALES_PPO)
     rl = evaluate_policy(sb3_actor(model, env), make, seed=EVAL_SEED, oracle=sol.average_cost, kind="cost",
                          per_period=True, warmup=warmup)
     target = 1 / 1.03
     rl_record = _record("inventory_lostsales_rl", rl, target, bool(rl["ratio"] >= target), algorithm="PPO",
                         action_mode="quantity", **instance, oracle_source="value iteration (inventory_lostsales_vi)",
                         train_steps=steps, eval_horizon=horizon, eval_warmup=warmup, value_unit="cost per period",
+                        ppo=LOSTSALES_PPO, lr_schedule="linear to 0", observation=INVENTORY_OBSERVATION,
                         seconds=round(time.perf_counter() - start, 1), variants={
                             "myopic_exact": {"value": myopic.average_cost, "ratio": sol.average_cost / myopic.average_cost},
                             "myopic_simulated": _strip(myopic_sim),
