@@ -24,15 +24,10 @@ TRAIN_SHARE = 0.7
 
 
 def split_by_time(log: BanditLog, train_share: float = TRAIN_SHARE) -> tuple[BanditLog, BanditLog]:
-    """The first ``train_share`` of the rows by timestamp, and the rest."""
-    table = log.table.sort_values("timestamp", kind="stable").reset_index(drop=True)
-    cut = int(round(len(table) * train_share))
+    """The first ``train_share`` of the rows by timestamp, and the rest (:func:`envs.fit.split_bandit_by_time`)."""
+    from envs.fit import split_bandit_by_time
 
-    def part(frame):
-        return BanditLog(table=frame.reset_index(drop=True), n_actions=log.n_actions, n_positions=log.n_positions,
-                         action_context=log.action_context, provenance=log.provenance, logging_policy=log.logging_policy)
-
-    return part(table.iloc[:cut]), part(table.iloc[cut:])
+    return split_bandit_by_time(log, test_share=1.0 - train_share)
 
 
 @dataclass

@@ -7,6 +7,7 @@ same data (``sim_obd_all/click.json``), so the rewards the API joins are the sim
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import socket
 import subprocess
@@ -84,9 +85,7 @@ def shopper_burst(base_url: str, token: str, click_model_path: Path, n_shoppers:
 
     _, held_out = split_by_time(load_obd(policy="random", campaign="all"))
     rows = held_out.table.iloc[:n_shoppers].reset_index(drop=True)
-    part = type(held_out)(table=rows, n_actions=held_out.n_actions, n_positions=held_out.n_positions,
-                          action_context=held_out.action_context, provenance=held_out.provenance,
-                          logging_policy=held_out.logging_policy)
+    part = dataclasses.replace(held_out, table=rows)
     model = load_model(click_model_path)
     click_prob = np.clip(model.relevance_matrix(part) * float(model.position_bias[0]), 0.0, 1.0)
     features = [c for c in rows.columns if c.startswith("context_affinity")]
