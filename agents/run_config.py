@@ -8,6 +8,7 @@ Layout of a config file (every section but ``[env]`` and ``[algo]`` is optional;
     [env]
     id = "retailrl/Pricing-v0"      # a gymnasium id registered by `import envs`
     n_envs = 8                      # native vector env (vector_entry_point) seen by SB3 through SB3VecEnv
+    backend = "numpy"               # numpy, or torch (AdAllocation/Pricing: the env steps on the run's device)
     sim_dir = "fits/scanner"        # optional: a fitted simulator; its params.json sections feed the env
     [env.kwargs]                    # keyword arguments of the env (action_type, horizon, budget, ...)
     action_type = "discrete"
@@ -70,6 +71,8 @@ PARAM_SECTIONS: dict[str, dict[str, str]] = {
     "retailrl/AdAllocation-v0": {"click": "params"},
 }
 DEVICES = ("auto", "cpu", "cuda")
+BACKENDS = ("numpy", "torch")
+TORCH_ENV_IDS = frozenset({"retailrl/AdAllocation-v0", "retailrl/Pricing-v0"})  # envs.torch_factory's ids
 SEARCH_KINDS = ("choice", "uniform", "loguniform", "randint", "grid")
 
 
@@ -114,6 +117,8 @@ class EnvConfig:
     :param kwargs: the env's keyword arguments (``action_type``, ``horizon``, ``budget``, ``action_mode`` ...).
     :param params: explicit parameter sections, e.g. ``{"inventory": {"demand_mean": 10.0, ...}}``.
     :param sim_dir: a fitted simulator directory (``params.json``); its sections fill what ``params`` lacks.
+    :param backend: ``numpy`` (the native vector env) or ``torch`` (``envs.torch_factory``: the env steps as
+        tensors on the run's device, e.g. a GPU with ``device = "cuda"``; AdAllocation and Pricing only).
     """
 
     id: str
@@ -121,11 +126,17 @@ class EnvConfig:
     kwargs: dict[str, Any] = field(default_factory=dict)
     params: dict[str, dict[str, Any]] = field(default_factory=dict)
     sim_dir: str | None = None
+    backend: str = "numpy"
 
     def validate(self) -> None:
         if self.id not in envs.ENV_IDS:
             raise _fail("env.id", f"expected one of {sorted(envs.ENV_IDS)}, found {self.id!r}")
         _int("env.n_envs", self.n_envs, 1)
+        if self.backend not in BACKENDS:
+            raise _fail("env.backend", f"expected one of {BACKENDS}, found {self.backend!r}")
+        if self.backend == "torch" and self.id not in TORCH_ENV_IDS:
+            raise _fail("env.backend", f"'torch' exists for {sorted(TORCH_ENV_IDS)} only, not {self.id!r}; "
+                                       "use backend = \"numpy\"")
         if not isinstance(self.kwargs, dict):
             raise _fail("env.kwargs", f"expected a table, found {type(self.kwargs).__name__}")
         sections = PARAM_SECTIONS[self.id]
@@ -369,7 +380,8 @@ class RunConfig:
 
     def with_overrides(self, *, algo: str | None = None, steps: int | None = None, seed: int | None = None,
                        device: str | None = None, out: str | None = None, register: bool | None = None,
-                       n_envs: int | None = None, hyperparams: dict[str, Any] | None = None) -> RunConfig:
+                       n_envs: int | None = None, hyperparams: dict[str, Any] | None = None,
+                       backend: str | None = None) -> RunConfig:
         """A validated copy with the given fields replaced (``None`` keeps a field); the CLI flags map here.
 
         Changing ``algo`` drops the hyperparameters of the old algorithm unless ``hyperparams`` is given.
@@ -388,5 +400,7 @@ class RunConfig:
             new.register = replace(new.register, enabled=register)
         if n_envs is not None:
             new.env = replace(new.env, n_envs=n_envs)
+        if backend is not None:
+            new.env = replace(new.env, backend=backend)
         return replace(new, **changes)
 

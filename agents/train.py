@@ -122,18 +122,24 @@ def env_kwargs(config: RunConfig) -> dict[str, Any]:
 
 
 def make_vec_env(config: RunConfig, n_envs: int | None = None, kwargs: dict[str, Any] | None = None,
-                 monitor_file: str | Path | None = None) -> Any:
-    """The training ``VecEnv``: native vector env -> SB3VecEnv -> VecMonitor (no VecNormalize).
+                 monitor_file: str | Path | None = None, device: str = "cpu") -> Any:
+    """The training ``VecEnv``: native (numpy or torch) vector env -> SB3VecEnv -> VecMonitor (no VecNormalize).
 
     :param monitor_file: where VecMonitor writes one row per finished episode (``None``: nowhere).
+    :param device: where a ``backend = "torch"`` env keeps its state and steps (ignored by numpy envs).
     """
     from stable_baselines3.common.vec_env import VecMonitor
 
     from envs.sb3_vec_env import SB3VecEnv
 
     kwargs = env_kwargs(config) if kwargs is None else kwargs
-    venv = gym.make_vec(config.env.id, num_envs=n_envs or config.env.n_envs, vectorization_mode="vector_entry_point",
-                        **kwargs)
+    num_envs = n_envs or config.env.n_envs
+    if config.env.backend == "torch":
+        from envs.torch_factory import make_torch_vec_env
+
+        venv = make_torch_vec_env(config.env.id, num_envs, device=device, **kwargs)
+    else:
+        venv = gym.make_vec(config.env.id, num_envs=num_envs, vectorization_mode="vector_entry_point", **kwargs)
     return VecMonitor(SB3VecEnv(venv), filename=None if monitor_file is None else str(monitor_file))
 
 
@@ -322,7 +328,7 @@ def run_training(config: RunConfig, progress: bool = True, *, run_dir: str | Pat
         atomic_write(run_dir / "config.toml", lambda tmp: tmp.write_text(source_text))
 
     kwargs = env_kwargs(config)
-    venv = make_vec_env(config, kwargs=kwargs, monitor_file=run_dir / "monitor.csv")
+    venv = make_vec_env(config, kwargs=kwargs, monitor_file=run_dir / "monitor.csv", device=device)
     vecnormalize = None
     if config.normalize_obs or config.normalize_reward:
         gamma = float(config.hyperparams.get("gamma", 0.99))
@@ -351,6 +357,7 @@ def run_training(config: RunConfig, progress: bool = True, *, run_dir: str | Pat
     tail = recorder.returns[-max(1, len(recorder.returns) // 10):]
     metrics = {
         "name": config.name, "env": config.env.id, "algo": config.algo, "seed": config.seed, "device": device,
+        "env_backend": config.env.backend, "n_envs": config.env.n_envs,
         "steps": int(model.num_timesteps),
         "eval": {"seeds": config.eval.seeds, "returns": returns.tolist(), "mean": mean,
                  "std": float(returns.std(ddof=1)), "ci95": [lo, hi], "n": int(returns.size),

@@ -15,6 +15,9 @@ def train(
     steps: int | None = typer.Option(None, "--steps", min=1, help="Override the total env steps."),
     seed: int | None = typer.Option(None, "--seed", min=0, help="Override the training seed."),
     device: str | None = typer.Option(None, "--device", help="auto (CPU for MLP policies), cpu, cuda or cuda:N."),
+    backend: str | None = typer.Option(None, "--backend", help="Override env.backend: numpy, or torch (the env "
+                                                                "steps on --device; AdAllocation and Pricing)."),
+    n_envs: int | None = typer.Option(None, "--n-envs", min=1, help="Override env.n_envs."),
     out: str | None = typer.Option(None, "--out", help="Override the parent directory of run directories."),
     register: bool | None = typer.Option(None, "--register/--no-register",
                                          help="Register the exported policy as a candidate version (default: the "
@@ -30,7 +33,7 @@ def train(
 
     with user_errors():
         cfg = RunConfig.from_toml(config).with_overrides(algo=algo, steps=steps, seed=seed, device=device, out=out,
-                                                          register=register)
+                                                          register=register, backend=backend, n_envs=n_envs)
         if tune:
             from agents.tune import run_sweep
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from agents.run_config import RunConfig
+from agents.run_config import TORCH_ENV_IDS, RunConfig
 from agents.train import env_kwargs, make_eval_env, resolve_device
 from envs.params import BernoulliDemandParams, InventoryParams
 
@@ -47,6 +47,9 @@ def test_minimal_config_has_sensible_defaults_and_round_trips():
     (with_(MINIMAL, "tune", search={"learning_rate": {"loguniform": [0, 1]}}), r"loguniform: expected low > 0"),
     (with_(MINIMAL, "tune", search={"n_steps": {"pick": [1]}}), r"tune.search.n_steps: expected one of"),
     (with_(MINIMAL, "train", normalize_obs="yes"), r"train.normalize_obs: expected true or false"),
+    (with_(MINIMAL, "env", backend="jax"), r"env.backend: expected one of \('numpy', 'torch'\), found 'jax'"),
+    (with_(MINIMAL, "env", id="retailrl/Inventory-v0", backend="torch"),
+     r"env.backend: 'torch' exists for .* not 'retailrl/Inventory-v0'; use backend = \"numpy\""),
     ({"name": "x", "env": {"id": "retailrl/Pricing-v0"}}, r"missing section \[algo\]"),
 ])
 def test_invalid_configs_name_the_field(data, message):
@@ -139,3 +142,9 @@ def test_benchmark_instances_are_the_issue_s():
             lost.backorders) == (5.0, 4, 1.0, 4.0, False)
     assert RunConfig.from_toml(ROOT / "configs/ads_pacing_ppo.toml").algo == "MaskablePPO"
     assert RunConfig.from_toml(ROOT / "configs/pricing_sac.toml").env.kwargs["action_type"] == "continuous"
+
+
+def test_torch_backend_ids_are_the_torch_factory_s():
+    from envs.torch_factory import TORCH_ENV_CLASSES
+
+    assert TORCH_ENV_IDS == set(TORCH_ENV_CLASSES)

@@ -11,6 +11,7 @@ from typer.testing import CliRunner
 
 from agents.run_config import RunConfig
 from agents.train import evaluate_model, interval95, load_run, make_eval_env, rollout_returns, run_training
+from envs._torch_common import TorchVectorEnv
 from policies.policy import Policy
 from retailrl.cli.main import app
 
@@ -137,3 +138,22 @@ def test_compare_runs_pairs_the_evaluation_seeds(runs, tmp_path):
     assert rows[1]["diff_mean"] == pytest.approx(diff.mean()) and rows[1]["n_paired"] == 6
     with pytest.raises(FileNotFoundError, match="not a finished run directory"):
         compare_runs([tmp_path])
+
+
+TORCH_DEVICES = ["cpu"] + (["cuda"] if __import__("torch").cuda.is_available() else [])
+
+
+@pytest.mark.parametrize("device", TORCH_DEVICES)
+def test_torch_backend_trains_on_the_run_s_device_and_repeats_with_the_seed(tmp_path, device):
+    import torch
+
+    config = tiny(tmp_path, device=device).with_overrides(backend="torch")
+    first, again = (run_training(config, progress=False) for _ in range(2))
+    stepped = first.model.get_env().unwrapped.venv  # VecNormalize -> VecMonitor -> SB3VecEnv -> the vector env
+    assert isinstance(stepped, TorchVectorEnv) and stepped.device.type == torch.device(device).type
+    assert first.metrics["env_backend"] == "torch" and first.metrics["device"] == device
+    assert first.model.device.type == torch.device(device).type
+    assert first.metrics["steps"] == 512 and first.metrics["train"]["episodes"] == 4 * (512 // 4 // 20)
+    assert np.isfinite(first.metrics["eval"]["returns"]).all()
+    if device == "cpu":  # CUDA kernels may reorder floating-point sums; on the CPU a seed fixes every number
+        assert first.metrics["eval"]["returns"] == again.metrics["eval"]["returns"]
