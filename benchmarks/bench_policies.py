@@ -148,109 +148,81 @@ def pricing_scanner_record(quick: bool, panel: str = "cracker") -> dict:
 # ----------------------------------------------------------------------------------------------- inventory
 
 
-def _inventory_venv_factory(params: Any, action_mode: str, horizon: int) -> Callable[[int], Any]:
+def _inventory_venv_factory(params: Any, action_mode: str, horizon: int,
+                            observation: str = "raw") -> Callable[[int], Any]:
     from envs.inventory_vector import InventoryVectorEnv
 
-    return lambda n: InventoryVectorEnv(n, params, action_mode=action_mode, horizon=horizon)
+    return lambda n: InventoryVectorEnv(n, params, action_mode=action_mode, horizon=horizon, observation=observation)
 
 
-BACKORDER_PPO = {"n_steps": 512, "batch_size": 256, "n_epochs": 10, "gamma": 0.9, "learning_rate": 3e-4,
-                 "ent_coef": 0.0}
-"""PPO for ``inventory_backorder_ppo`` (learning rate decays linearly to 0). With backorders and order-up-to
-actions, an action's cost shows L = 2 periods later, so a short discount (0.9) keeps the advantage's noise low."""
-LOSTSALES_PPO = {"n_steps": 512, "batch_size": 256, "n_epochs": 10, "gamma": 0.99, "learning_rate": 3e-4,
-                 "ent_coef": 0.01}
-"""PPO for ``inventory_lostsales_rl`` (learning rate decays linearly to 0). A little entropy keeps PPO from settling
-on a near-constant order quantity (a local optimum around 5.245 per period)."""
-LOSTSALES_STEPS = 1_000_000
-INVENTORY_OBSERVATION = ("net inventory and pipeline / mean demand, plus (inventory position - (L + 1) mean) / "
-                         "((L + 1) mean); VecNormalize on top")
+CONFIGS = Path(__file__).resolve().parents[1] / "configs"
+BACKORDER_CONFIG = CONFIGS / "inventory_backorder_ppo.toml"
+"""PPO for ``inventory_backorder_ppo`` as shipped: scaled observation, learning rate decaying linearly to 0, and,
+because with order-up-to actions an action's cost shows L = 2 periods later, a short discount (0.9)."""
+LOSTSALES_CONFIG = CONFIGS / "inventory_lostsales_ppo.toml"
+"""PPO for ``inventory_lostsales_rl`` as shipped: a little entropy keeps PPO from settling on a near-constant order
+quantity (a local optimum around 5.245 per period)."""
 
 
-def inventory_features(obs: np.ndarray, mean: float, lead_time: int) -> np.ndarray:
-    """The RL records' observation: the env's ``(n, L)`` observation (net inventory, pipeline) divided by the mean
-    demand, plus the inventory position relative to L + 1 periods of mean demand, ``(n, L + 1)`` float32."""
-    obs = np.asarray(obs, dtype=np.float32).reshape(-1, np.shape(obs)[-1])
-    lead_mean = mean * (lead_time + 1)
-    position = obs.sum(axis=1, keepdims=True)
-    return np.concatenate([obs / mean, (position - lead_mean) / lead_mean], axis=1).astype(np.float32)
+def _train_inventory_ppo(config_path: Path, steps: int | None, seed: int,
+                         hyperparams: dict | None = None) -> tuple[Any, Any, Any]:
+    """Train a shipped inventory config through :func:`agents.train.run_training` (the path ``retailrl train``
+    takes) with ``seed`` and, when given, ``steps`` and hyper-parameter overrides; returns
+    ``(config, model, vecnormalize)``."""
+    from agents.run_config import RunConfig
+    from agents.train import run_training
+
+    config = RunConfig.from_toml(config_path).with_overrides(steps=steps, seed=seed, device="cpu", register=False,
+                                                             hyperparams=hyperparams)
+    with tempfile.TemporaryDirectory() as tmp:
+        result = run_training(config, progress=False, run_dir=Path(tmp) / "run")
+    return config, result.model, result.vecnormalize
 
 
-class _FeaturesThenNormalize:
-    """``normalize_obs`` for :func:`agents.evaluate.sb3_actor`: :func:`inventory_features`, then the frozen
-    ``VecNormalize`` statistics."""
+def _config_params(config: Any) -> Any:
+    from agents.train import env_kwargs
 
-    def __init__(self, vec_normalize: Any, mean: float, lead_time: int):
-        self.vec_normalize, self.mean, self.lead_time = vec_normalize, mean, lead_time
-
-    def normalize_obs(self, obs: np.ndarray) -> np.ndarray:
-        return self.vec_normalize.normalize_obs(inventory_features(obs, self.mean, self.lead_time))
+    return env_kwargs(config)["params"]
 
 
-def _train_inventory_ppo(params: Any, action_mode: str, steps: int, seed: int, **kwargs: Any):
-    """PPO on 8 inventory envs seen through :func:`inventory_features`; returns the model and the object whose
-    ``normalize_obs`` maps the env's raw observations to the policy's input."""
-    from gymnasium import spaces
-    from stable_baselines3.common.vec_env import VecEnvWrapper
+def inventory_backorder_record(quick: bool, seed: int = TRAIN_SEED, hyperparams: dict | None = None,
+                               eval_seed: int = EVAL_SEED) -> dict:
+    """``inventory_backorder_ppo``: PPO with order-up-to actions vs the exact base-stock optimum (S* = 37).
 
-    from envs.inventory_vector import InventoryVectorEnv
-    from envs.sb3_vec_env import SB3VecEnv
-
-    mean, lead = float(np.max(params.demand_mean)), int(params.lead_time)
-
-    class InventoryFeatures(VecEnvWrapper):
-        def __init__(self, venv: Any):
-            width = venv.observation_space.shape[0] + 1
-            super().__init__(venv, observation_space=spaces.Box(-np.inf, np.inf, (width,), np.float32))
-
-        def reset(self) -> np.ndarray:
-            return inventory_features(self.venv.reset(), mean, lead)
-
-        def step_wait(self):
-            obs, rewards, dones, infos = self.venv.step_wait()
-            for info in infos:
-                if "terminal_observation" in info:
-                    info["terminal_observation"] = inventory_features(info["terminal_observation"], mean, lead)[0]
-            return inventory_features(obs, mean, lead), rewards, dones, infos
-
-    venv = SB3VecEnv(InventoryVectorEnv(8, params, action_mode=action_mode, horizon=200))
-    venv.seed(seed)
-    ppo_kwargs = dict(kwargs)
-    lr0 = float(ppo_kwargs.pop("learning_rate"))
-    model, env = _ppo(InventoryFeatures(venv), seed, normalize=True, learning_rate=lambda left: lr0 * left,
-                      **ppo_kwargs)
-    model.learn(total_timesteps=int(steps))
-    env.training = False
-    return model, _FeaturesThenNormalize(env, mean, lead)
-
-
-def inventory_backorder_record(quick: bool) -> dict:
-    """``inventory_backorder_ppo``: PPO with order-up-to actions vs the exact base-stock optimum (S* = 37)."""
+    :param seed: the training seed; ``hyperparams``: overrides of the config's (for tuning sweeps);
+        ``eval_seed``: the evaluation seed (tuning sweeps use another than the record's).
+    """
     from agents.baselines_inventory import BaseStockPolicy, lead_time_cost, tune_base_stock, tune_s_S
-    from envs.defaults import default_inventory_params
+    from agents.run_config import RunConfig
 
-    params = default_inventory_params()
+    config = RunConfig.from_toml(BACKORDER_CONFIG)
+    params = _config_params(config)
     levels, oracle = tune_base_stock(params)
-    steps, horizon, warmup = (4096 if quick else 150_000), (200 if quick else 1000), 20
+    steps, horizon, warmup = (4096 if quick else config.steps), (200 if quick else 1000), 20
+    mean = float(params.demand_mean.max())
     make = _inventory_venv_factory(params, "order_up_to", horizon)
-    _log(f"inventory_backorder_ppo: PPO, {steps} env steps")
+    make_scaled = _inventory_venv_factory(params, "order_up_to", horizon, config.env.kwargs.get("observation", "raw"))
+    _log(f"inventory_backorder_ppo: PPO, {steps} env steps, seed {seed}")
     start = time.perf_counter()
-    model, env = _train_inventory_ppo(params, "order_up_to", steps, TRAIN_SEED, **BACKORDER_PPO)
-    act = sb3_actor(model, env)
-    result = evaluate_policy(act, make, seed=EVAL_SEED, oracle=oracle, kind="cost", per_period=True, warmup=warmup)
+    config, model, vecnormalize = _train_inventory_ppo(BACKORDER_CONFIG, steps, seed, hyperparams)
+    act = sb3_actor(model, vecnormalize)
+    result = evaluate_policy(act, make_scaled, seed=eval_seed, oracle=oracle, kind="cost", per_period=True,
+                             warmup=warmup)
     seconds = round(time.perf_counter() - start, 1)
-    chosen = np.asarray(act(make(MIN_EVAL_SEEDS).reset(seed=EVAL_SEED)[0])).reshape(-1)
+    chosen = np.asarray(act(make_scaled(MIN_EVAL_SEEDS).reset(seed=eval_seed)[0])).reshape(-1)
     level = int(np.bincount(chosen).argmax())
-    base = evaluate_policy(BaseStockPolicy(levels, 1, params.lead_time), make, seed=EVAL_SEED, oracle=oracle,
+    base = evaluate_policy(BaseStockPolicy(levels, 1, params.lead_time), make, seed=eval_seed, oracle=oracle,
                            kind="cost", per_period=True, warmup=warmup)
-    s, big_s, ss_cost = tune_s_S(10.0, params.lead_time, 1.0, 9.0)
+    h, b = float(params.holding_cost.max()), float(params.backorder_cost.max())
+    s, big_s, ss_cost = tune_s_S(mean, params.lead_time, h, b)
     target = 1 / 1.01
     return _record("inventory_backorder_ppo", result, target, bool(result["ratio"] >= target), algorithm="PPO",
-                   action_mode="order_up_to", demand="Poisson(10)", lead_time=params.lead_time, holding_cost=1.0,
-                   backorder_cost=9.0, oracle_level=int(levels[0]), train_steps=steps, eval_horizon=horizon,
-                   eval_warmup=warmup, value_unit="cost per period", seconds=seconds, ppo=BACKORDER_PPO,
-                   lr_schedule="linear to 0", observation=INVENTORY_OBSERVATION,
-                   ppo_initial_level=level, ppo_initial_level_exact_cost=float(lead_time_cost([level], 10.0, 2, 1, 9)[0]),
+                   action_mode="order_up_to", demand=f"Poisson({mean:g})", lead_time=params.lead_time, holding_cost=h,
+                   backorder_cost=b, oracle_level=int(levels[0]), train_steps=steps, train_seed=seed,
+                   eval_horizon=horizon, eval_warmup=warmup, value_unit="cost per period", seconds=seconds,
+                   config=BACKORDER_CONFIG.name, ppo=config.hyperparams, observation=config.env.kwargs.get("observation"),
+                   ppo_initial_level=level,
+                   ppo_initial_level_exact_cost=float(lead_time_cost([level], mean, params.lead_time, h, b)[0]),
                    variants={"base_stock_37_simulated": _strip(base), "s_S_exact": {"s": s, "S": big_s, "cost": ss_cost}})
 
 
@@ -258,20 +230,30 @@ def _strip(result: dict) -> dict:
     return {k: v for k, v in result.items() if k != "values"}
 
 
-def lostsales_records(quick: bool) -> list[dict]:
-    """``inventory_lostsales_vi`` and ``inventory_lostsales_rl`` (Zipkin 2008, L = 4, p = 4), myopic baseline."""
+def lostsales_records(quick: bool, seed: int = TRAIN_SEED, hyperparams: dict | None = None,
+                      eval_seed: int = EVAL_SEED) -> list[dict]:
+    """``inventory_lostsales_vi`` and ``inventory_lostsales_rl`` (Zipkin 2008, L = 4, p = 4), myopic baseline.
+
+    :param seed: the training seed; ``hyperparams``: overrides of the config's (for tuning sweeps);
+        ``eval_seed``: the evaluation seed (tuning sweeps use another than the record's).
+    """
     from agents.baselines_inventory import BaseStockPolicy, LostSalesTablePolicy, myopic_lost_sales
+    from agents.run_config import RunConfig
     from envs.defaults import zipkin_lost_sales_params
     from envs.lost_sales import lost_sales_optimal
 
     params = zipkin_lost_sales_params()
+    config = RunConfig.from_toml(LOSTSALES_CONFIG)
+    if _config_params(config).to_dict() != params.to_dict():
+        raise ValueError(f"{LOSTSALES_CONFIG.name}: [env.params.inventory] is not Zipkin's instance "
+                         "(envs.defaults.zipkin_lost_sales_params); the record compares against that instance")
     lead = params.lead_time
     horizon, warmup = (300 if quick else 2000), 20
     make = _inventory_venv_factory(params, "quantity", horizon)
     start = time.perf_counter()
     sol = lost_sales_optimal(5.0, lead, 1.0, 4.0)
     vi_seconds = round(time.perf_counter() - start, 1)
-    vi_sim = evaluate_policy(LostSalesTablePolicy(sol.policy), make, seed=EVAL_SEED, oracle=LOSTSALES_PUBLISHED,
+    vi_sim = evaluate_policy(LostSalesTablePolicy(sol.policy), make, seed=eval_seed, oracle=LOSTSALES_PUBLISHED,
                              kind="cost", per_period=True, warmup=warmup)
     vi = {"value": sol.average_cost, "oracle": LOSTSALES_PUBLISHED, "ratio": LOSTSALES_PUBLISHED / sol.average_cost,
           "ci": vi_sim["ci"], "n_seeds": vi_sim["n_seeds"]}
@@ -282,21 +264,23 @@ def lostsales_records(quick: bool) -> list[dict]:
                         seconds=vi_seconds, ci_note="ci: the VI policy simulated in the env over the evaluation seeds",
                         simulated_cost=_strip(vi_sim)["value"], value_unit="average cost per period (exact)")
     myopic = myopic_lost_sales(5.0, lead, 1.0, 4.0)
-    myopic_sim = evaluate_policy(LostSalesTablePolicy(myopic.policy), make, seed=EVAL_SEED, oracle=sol.average_cost,
+    myopic_sim = evaluate_policy(LostSalesTablePolicy(myopic.policy), make, seed=eval_seed, oracle=sol.average_cost,
                                  kind="cost", per_period=True, warmup=warmup)
     base_sim = evaluate_policy(BaseStockPolicy(sol.base_stock_level, 1, lead, "quantity", make(1).config.max_action),
-                               make, seed=EVAL_SEED, oracle=sol.average_cost, kind="cost", per_period=True, warmup=warmup)
-    steps = 4096 if quick else LOSTSALES_STEPS
-    _log(f"inventory_lostsales_rl: PPO, {steps} env steps")
+                               make, seed=eval_seed, oracle=sol.average_cost, kind="cost", per_period=True, warmup=warmup)
+    steps = 4096 if quick else config.steps
+    _log(f"inventory_lostsales_rl: PPO, {steps} env steps, seed {seed}")
     start = time.perf_counter()
-    model, env = _train_inventory_ppo(params, "quantity", steps, TRAIN_SEED, **LOSTSALES_PPO)
-    rl = evaluate_policy(sb3_actor(model, env), make, seed=EVAL_SEED, oracle=sol.average_cost, kind="cost",
-                         per_period=True, warmup=warmup)
+    config, model, vecnormalize = _train_inventory_ppo(LOSTSALES_CONFIG, steps, seed, hyperparams)
+    make_scaled = _inventory_venv_factory(params, "quantity", horizon, config.env.kwargs.get("observation", "raw"))
+    rl = evaluate_policy(sb3_actor(model, vecnormalize), make_scaled, seed=eval_seed, oracle=sol.average_cost,
+                         kind="cost", per_period=True, warmup=warmup)
     target = 1 / 1.03
     rl_record = _record("inventory_lostsales_rl", rl, target, bool(rl["ratio"] >= target), algorithm="PPO",
                         action_mode="quantity", **instance, oracle_source="value iteration (inventory_lostsales_vi)",
-                        train_steps=steps, eval_horizon=horizon, eval_warmup=warmup, value_unit="cost per period",
-                        ppo=LOSTSALES_PPO, lr_schedule="linear to 0", observation=INVENTORY_OBSERVATION,
+                        train_steps=steps, train_seed=seed, eval_horizon=horizon, eval_warmup=warmup,
+                        value_unit="cost per period", config=LOSTSALES_CONFIG.name, ppo=config.hyperparams,
+                        observation=config.env.kwargs.get("observation"),
                         seconds=round(time.perf_counter() - start, 1), variants={
                             "myopic_exact": {"value": myopic.average_cost, "ratio": sol.average_cost / myopic.average_cost},
                             "myopic_simulated": _strip(myopic_sim),

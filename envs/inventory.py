@@ -15,6 +15,7 @@ from envs.defaults import default_inventory_params
 from envs.params import DemandParams, InventoryParams
 
 ACTION_MODES = ("quantity", "order_up_to")
+OBSERVATIONS = ("raw", "scaled")
 
 
 @dataclass
@@ -29,6 +30,7 @@ class InventoryConfig:
     fixed_prices: np.ndarray | None  # (N,) with choice-model demand and no joint pricing
     initial_on_hand: np.ndarray  # (N,)
     horizon: int
+    observation: str = "raw"
 
     @property
     def n_products(self) -> int:
@@ -49,6 +51,24 @@ class InventoryConfig:
         demand_top = float(stats.poisson.ppf(1 - 1e-12, top)) + 1.0
         return float(self.initial_on_hand.max() + self.horizon * (self.max_action + demand_top))
 
+    def _scales(self) -> tuple[np.ndarray, np.ndarray]:
+        """``(N,)`` mean demand per period and per L + 1 periods, floored at 1e-9 (the ``scaled`` units)."""
+        mean = np.maximum(np.asarray(self.mean_demand, dtype=np.float64), 1e-9)
+        return mean, mean * (self.params.lead_time + 1)
+
+    def scale(self, raw: np.ndarray) -> np.ndarray:
+        """The ``scaled`` observation of raw observations ``(..., N * max(L, 1))``: every entry divided by its
+        product's mean demand per period, then per product the inventory position (net inventory + pipeline)
+        minus L + 1 periods of mean demand, divided by that lead-time mean; ``(..., N * max(L, 1) + N)`` float32."""
+        n, lead = self.n_products, self.params.lead_time
+        mean, lead_mean = self._scales()
+        raw = np.asarray(raw, dtype=np.float64)
+        net, pipe = raw[..., :n], raw[..., n:].reshape(*raw.shape[:-1], n, max(lead - 1, 0))
+        position = net + pipe.sum(axis=-1)
+        per_entry = np.concatenate([np.arange(n), np.repeat(np.arange(n), max(lead - 1, 0))])  # product of each entry
+        out = np.concatenate([raw / mean[per_entry], (position - lead_mean) / lead_mean], axis=-1)
+        return out.astype(np.float32)
+
     def spaces(self) -> tuple[spaces.Box, spaces.Space]:
         """The (single) observation and action spaces."""
         n, lead = self.n_products, self.params.lead_time
@@ -57,7 +77,14 @@ class InventoryConfig:
         low = np.zeros(n_obs, dtype=np.float32)
         if self.params.backorders:
             low[:n] = -bound
-        observation_space = spaces.Box(low=low, high=np.full(n_obs, bound, dtype=np.float32), dtype=np.float32)
+        high = np.full(n_obs, bound, dtype=np.float32)
+        if self.observation == "scaled":
+            mean, lead_mean = self._scales()
+            top = bound * max(lead, 1) / lead_mean  # |position| <= net + pipeline entries
+            low = np.concatenate([low.astype(np.float64) / mean.min(), -1.0 - top])
+            high = np.concatenate([high.astype(np.float64) / mean.min(), top])
+            low, high = low.astype(np.float32), high.astype(np.float32)
+        observation_space = spaces.Box(low=low, high=high, dtype=np.float32)
         nvec = [self.max_action + 1] * n
         if self.price_grid is not None:
             nvec += [self.price_grid.shape[1]] * n
@@ -67,13 +94,15 @@ class InventoryConfig:
 
 def inventory_config(params: InventoryParams | None, demand: DemandParams | None, action_mode: str,
                      max_action: int | None, prices: Any, n_price_levels: int | None, horizon: int,
-                     initial_on_hand: Any) -> InventoryConfig:
+                     initial_on_hand: Any, observation: str = "raw") -> InventoryConfig:
     """Validate the inventory environments' arguments; raises ``ValueError`` naming the argument."""
     params = default_inventory_params() if params is None else params
     if not isinstance(params, InventoryParams):
         raise ValueError(f"params: expected InventoryParams, found {type(params).__name__}")
     if action_mode not in ACTION_MODES:
         raise ValueError(f"action_mode: expected one of {ACTION_MODES}, found {action_mode!r}")
+    if observation not in OBSERVATIONS:
+        raise ValueError(f"observation: expected one of {OBSERVATIONS}, found {observation!r}")
     if int(horizon) != horizon or horizon < 1:
         raise ValueError(f"horizon: expected a whole number >= 1, found {horizon}")
     price_grid = fixed_prices = None
@@ -93,7 +122,7 @@ def inventory_config(params: InventoryParams | None, demand: DemandParams | None
     elif prices is not None or n_price_levels is not None:
         raise ValueError("prices/n_price_levels: pricing needs a choice model; pass demand=DemandParams(...)")
     cfg = InventoryConfig(params, demand, action_mode, 0, price_grid, fixed_prices, np.zeros(params.n_products),
-                          int(horizon))
+                          int(horizon), observation)
     mean = float(cfg.mean_demand.max())
     lead_mean = (params.lead_time + 1) * mean
     if max_action is None:
@@ -134,9 +163,13 @@ class InventoryEnv(gym.Env):
     product without pricing, else ``MultiDiscrete``: N order entries, then (joint pricing) N price-grid indices.
 
     ## Observation space
-    ``Box(float32, (N * max(L, 1),))``: net inventory per product (negative = backlog), then the pipeline: for each
-    product, the units arriving in 1, ..., L - 1 periods (product-major). Raw units; the bounds
-    (``InventoryConfig.observation_bound``) are loose finite bounds that hold within an episode.
+    ``observation="raw"``: ``Box(float32, (N * max(L, 1),))``: net inventory per product (negative = backlog),
+    then the pipeline: for each product, the units arriving in 1, ..., L - 1 periods (product-major). Raw units;
+    the bounds (``InventoryConfig.observation_bound``) are loose finite bounds that hold within an episode.
+    ``observation="scaled"`` (what learners train best on): ``Box(float32, (N * max(L, 1) + N,))``: the same
+    entries divided by the product's mean demand per period, then per product the inventory position (net +
+    pipeline) minus L + 1 periods of mean demand, divided by that lead-time mean (0: a base-stock policy's
+    natural level; see ``InventoryConfig.scale``).
 
     ## Rewards
     Sales revenue (choice-model demand only: price x units sold, backordered units counted when demanded) minus
@@ -161,6 +194,7 @@ class InventoryEnv(gym.Env):
     :param n_price_levels: with a choice model, make the price a decision on this many grid levels (joint pricing).
     :param horizon: periods per episode.
     :param initial_on_hand: scalar or ``(N,)`` starting stock.
+    :param observation: ``"raw"`` (units) or ``"scaled"`` (in mean demands, with the inventory position).
     :param render_mode: unused.
     """
 
@@ -169,9 +203,9 @@ class InventoryEnv(gym.Env):
     def __init__(self, params: InventoryParams | None = None, demand: DemandParams | None = None,
                  action_mode: str = "quantity", max_action: int | None = None, prices: Any = None,
                  n_price_levels: int | None = None, horizon: int = 200, initial_on_hand: Any = None,
-                 render_mode: str | None = None):
+                 observation: str = "raw", render_mode: str | None = None):
         self.config = inventory_config(params, demand, action_mode, max_action, prices, n_price_levels, horizon,
-                                       initial_on_hand)
+                                       initial_on_hand, observation)
         self.params = self.config.params
         self.demand = demand
         self.render_mode = render_mode
@@ -184,9 +218,8 @@ class InventoryEnv(gym.Env):
         self._order_costs = bool(self.params.fixed_order_cost.any() or self.params.unit_order_cost.any())
 
     def _obs(self) -> np.ndarray:
-        if self._lead <= 1:
-            return self._on_hand.astype(np.float32)
-        return np.concatenate([self._on_hand, self._pipeline[:, : self._lead - 1].ravel()]).astype(np.float32)
+        raw = np.concatenate([self._on_hand, self._pipeline[:, : max(self._lead - 1, 0)].ravel()])
+        return self.config.scale(raw) if self.config.observation == "scaled" else raw.astype(np.float32)
 
     def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):
         super().reset(seed=seed)

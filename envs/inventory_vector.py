@@ -26,10 +26,10 @@ class InventoryVectorEnv(NumpyVectorEnv):
     def __init__(self, num_envs: int = 1, params: InventoryParams | None = None, demand: DemandParams | None = None,
                  action_mode: str = "quantity", max_action: int | None = None, prices: Any = None,
                  n_price_levels: int | None = None, horizon: int = 200, initial_on_hand: Any = None,
-                 render_mode: str | None = None, autoreset_mode: Any = "NextStep"):
+                 observation: str = "raw", render_mode: str | None = None, autoreset_mode: Any = "NextStep"):
         super().__init__(num_envs, autoreset_mode)
         self.config = cfg = inventory_config(params, demand, action_mode, max_action, prices, n_price_levels,
-                                             horizon, initial_on_hand)
+                                             horizon, initial_on_hand, observation)
         self.params = cfg.params
         self.demand = demand
         self.single_observation_space, self.single_action_space = cfg.spaces()
@@ -53,10 +53,9 @@ class InventoryVectorEnv(NumpyVectorEnv):
         self._pipeline[mask] = 0.0
 
     def _observe(self) -> np.ndarray:
-        if self._lead <= 1:
-            return self._on_hand.astype(np.float32)
-        pipe = self._pipeline[:, :, : self._lead - 1].reshape(self.num_envs, -1)
-        return np.concatenate([self._on_hand, pipe], axis=1).astype(np.float32)
+        pipe = self._pipeline[:, :, : max(self._lead - 1, 0)].reshape(self.num_envs, -1)
+        raw = np.concatenate([self._on_hand, pipe], axis=1)
+        return self.config.scale(raw) if self.config.observation == "scaled" else raw.astype(np.float32)
 
     def _advance(self, actions: Any):
         p, cfg, n = self.params, self.config, self.num_envs

@@ -107,6 +107,27 @@ def test_inventory_lead_time_delivers_after_l_periods():
     assert reward == -5.0  # five units held through a period
 
 
+def test_scaled_observation_is_in_mean_demands_with_the_inventory_position():
+    params = InventoryParams(n_products=2, demand_mean=[0.0, 0.0], lead_time=2, holding_cost=1.0)
+    raw, scaled = (InventoryEnv(params, initial_on_hand=[4, 8], max_action=10, observation=o) for o in ("raw", "scaled"))
+    params_means = InventoryParams(n_products=2, demand_mean=[2.0, 4.0], lead_time=2)
+    means = InventoryEnv(params_means, initial_on_hand=[4, 8], max_action=10, observation="scaled")
+    for env in (raw, scaled, means):
+        env.reset(seed=0)
+    assert raw.step([5, 1])[0].tolist() == [4.0, 8.0, 5.0, 1.0]  # on hand a, b; arriving next period a, b
+    # zero demand: the scale floors at 1e-9, so the entries are huge but finite; the position entry is exact
+    obs = scaled.step([5, 1])[0]
+    assert scaled.observation_space.shape == (6,) and np.isfinite(obs).all()
+    obs = means.step([6, 0])[0]  # no stochastic demand seen yet: one period of Poisson demand was drawn
+    on_hand = obs[:2] * [2.0, 4.0]
+    position = on_hand + obs[2:4] * [2.0, 4.0]
+    np.testing.assert_allclose(obs[4:], (position - 3 * np.array([2.0, 4.0])) / (3 * np.array([2.0, 4.0])), rtol=1e-6)
+    np.testing.assert_allclose(obs[2:4], [6 / 2.0, 0.0])
+    assert means.observation_space.contains(obs)
+    with pytest.raises(ValueError, match=r"observation: expected one of \('raw', 'scaled'\), found 'units'"):
+        InventoryEnv(observation="units")
+
+
 def test_order_up_to_orders_the_gap_to_the_inventory_position():
     params = InventoryParams(demand_mean=0.0, lead_time=1)
     env = InventoryEnv(params, action_mode="order_up_to", initial_on_hand=3, max_action=20)

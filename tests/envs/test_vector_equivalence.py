@@ -19,6 +19,7 @@ CASES = [
     ("retailrl/Pricing-v0", {"demand": ferreira_demand_params(), "inventory": 10, "horizon": 15}, 1),
     ("retailrl/Inventory-v0", {"horizon": 30}, 12),
     ("retailrl/Inventory-v0", {"horizon": 30, "action_mode": "order_up_to"}, 37),
+    ("retailrl/Inventory-v0", {"horizon": 30, "action_mode": "order_up_to", "observation": "scaled"}, 37),
 ]
 
 
