@@ -100,6 +100,33 @@ def check_masks(spec: AlgorithmSpec, env: Any) -> None:
                          "them); for this environment use PPO or A2C") from None
 
 
+SCHEDULED = ("learning_rate", "clip_range")
+
+
+class LinearSchedule:
+    """``initial * progress_remaining``: SB3 calls it with 1.0 at the start of training and 0.0 at the end
+    (a class rather than a lambda so that a saved model pickles it)."""
+
+    def __init__(self, initial: float):
+        self.initial = initial
+
+    def __call__(self, progress_remaining: float) -> float:
+        return self.initial * progress_remaining
+
+
+def linear_schedule(where: str, text: str) -> LinearSchedule:
+    """Parse ``"lin_3e-4"``; raises ``ValueError`` naming ``where`` otherwise."""
+    try:
+        if not text.startswith("lin_"):
+            raise ValueError
+        initial = float(text[4:])
+    except ValueError:
+        raise ValueError(f"{where}: expected a number or 'lin_X' (X decaying linearly to 0), found {text!r}") from None
+    if not initial > 0:
+        raise ValueError(f"{where}: expected 'lin_X' with X > 0, found {text!r}")
+    return LinearSchedule(initial)
+
+
 def make_model(algo: str, env: Any, *, policy: str = "MlpPolicy", hyperparams: dict[str, Any] | None = None,
                seed: int = 0, device: str = "cpu", tensorboard_log: str | None = None, verbose: int = 0) -> Any:
     """Build an SB3 model after checking that the algorithm fits the environment.
@@ -108,7 +135,8 @@ def make_model(algo: str, env: Any, *, policy: str = "MlpPolicy", hyperparams: d
     :param env: an SB3 ``VecEnv``.
     :param policy: SB3 policy name (``MlpPolicy``).
     :param hyperparams: keyword arguments of the algorithm's constructor (``learning_rate``, ``n_steps``,
-        ``policy_kwargs`` ...). Unknown names raise ``ValueError`` naming them.
+        ``policy_kwargs`` ...). Unknown names raise ``ValueError`` naming them. ``learning_rate`` (and
+        ``clip_range``) may be ``"lin_X"`` (rl-baselines3-zoo's spelling): X decaying linearly to 0 over training.
     :param seed: seeds SB3 (python, numpy, torch, the action space and the environment).
     :param device: a torch device string (``cpu``, ``cuda``); see :func:`agents.train.resolve_device`.
     """
@@ -122,4 +150,7 @@ def make_model(algo: str, env: Any, *, policy: str = "MlpPolicy", hyperparams: d
     unknown = sorted(set(hyperparams) - accepted)
     if unknown:
         raise ValueError(f"algo.hyperparams: {spec.name} has no parameter(s) {unknown}; it accepts {sorted(accepted)}")
+    for key in SCHEDULED:
+        if isinstance(hyperparams.get(key), str):
+            hyperparams[key] = linear_schedule(f"algo.hyperparams.{key}", hyperparams[key])
     return cls(policy, env, seed=seed, device=device, tensorboard_log=tensorboard_log, verbose=verbose, **hyperparams)

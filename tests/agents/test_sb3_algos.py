@@ -96,3 +96,21 @@ def test_unknown_hyperparameter_is_named(tmp_path):
     venv = make_vec_env(tiny_config(tmp_path, "PPO", TWO_PRICES, 100, {}), n_envs=2)
     with pytest.raises(ValueError, match=r"algo.hyperparams: PPO has no parameter\(s\) \['n_stepz'\]"):
         make_model("PPO", venv, hyperparams={"n_stepz": 8})
+
+
+def test_lin_learning_rate_decays_to_zero_and_survives_save(tmp_path):
+    venv = make_vec_env(tiny_config(tmp_path, "PPO", TWO_PRICES, 100, {}), n_envs=2)
+    model = make_model("PPO", venv, hyperparams={"learning_rate": "lin_1e-3", "n_steps": 16, "batch_size": 32})
+    assert model.lr_schedule(1.0) == pytest.approx(1e-3) and model.lr_schedule(0.25) == pytest.approx(2.5e-4)
+    model.learn(total_timesteps=64)
+    assert model.policy.optimizer.param_groups[0]["lr"] < 1e-3  # the schedule ran during training
+    model.save(tmp_path / "m.zip")
+    assert type(model).load(tmp_path / "m.zip").lr_schedule(0.5) == pytest.approx(5e-4)
+
+
+@pytest.mark.parametrize("bad", ["fast", "lin_", "lin_-1e-3", "lin_x"])
+def test_bad_schedule_is_named(tmp_path, bad):
+    venv = make_vec_env(tiny_config(tmp_path, "PPO", TWO_PRICES, 100, {}), n_envs=2)
+    with pytest.raises(ValueError, match=r"algo.hyperparams.learning_rate: expected a number or 'lin_X'|"
+                                         r"expected 'lin_X' with X > 0"):
+        make_model("PPO", venv, hyperparams={"learning_rate": bad})
