@@ -67,3 +67,17 @@ def test_unknown_record_is_refused():
     assert "unknown record" in result.output
     assert set(RECORD_NAMES) >= {"pricing_ts_lp_T1000", "pricing_ts_lp_T10000", "ads_bandit_obd",
                                  "inventory_lostsales_rl"}
+
+
+def test_seed_sweep_variants_parse_and_summaries_count_met_seeds():
+    from benchmarks.bench_inventory_seeds import parse_variant, summarize
+
+    assert parse_variant("inventory_backorder_ppo:gamma=0.8,learning_rate=lin_1e-3") == (
+        "inventory_backorder_ppo", "gamma=0.8,learning_rate=lin_1e-3", {"gamma": 0.8, "learning_rate": "lin_1e-3"})
+    assert parse_variant("inventory_lostsales_rl") == ("inventory_lostsales_rl", "as shipped", {})
+    for bad in ("pricing_scanner:gamma=0.9", "inventory_lostsales_rl:gamma"):
+        with pytest.raises(ValueError, match="--variant"):
+            parse_variant(bad)
+    runs = [{"seed": s, "ratio": r, "met": r >= 0.99, "target": 0.99} for s, r in enumerate([0.995, 0.98, 0.999])]
+    summary = summarize("inventory_backorder_ppo", "as shipped", runs)
+    assert (summary["met_count"], summary["n_seeds"], summary["worst_ratio"], summary["median_ratio"]) == (2, 3, 0.98, 0.995)
