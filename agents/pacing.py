@@ -1,16 +1,19 @@
-"""Budget pacing on the AdAllocation env: linear pacing, an RL pacer (PPO), the fluid bound, and their comparison.
+"""Budget pacing on the AdAllocation env: the serve/skip env, linear pacing, hand-written baselines, the fluid
+bound, and their comparison (the RL pacers are in :mod:`agents.pacing_rl`).
 
 Pacing decides *whether* to serve each arriving shopper; *what* to show is fixed: each context's slate (by default
 the best slate, :func:`envs.oracles.best_slates`). :class:`PacingVectorEnv` is the AdAllocation vector env with
-the action reduced to ``Discrete(2)`` (0 skip, 1 serve) and a guard: a slate is served only when the remaining
-budget covers its worst-case cost (every impression and every click paid), so no policy can overrun the budget.
+the action reduced to ``Discrete(2)`` (0 skip, 1 serve), two pacing features added to the observation (the
+arrival's expected clicks per unit cost, and how much of the rest of the day the budget can still pay for), and a
+guard: a slate is served only when the remaining budget covers its worst-case cost (every impression and every
+click paid), so no policy can overrun the budget.
 
 * :class:`LinearPacing`: serve while the spend so far is below the linear schedule ``budget * (t + 1) / T``.
 * :class:`GreedyPacing`: serve every shopper until the budget is gone.
+* :class:`ThresholdPacing` with :func:`lp_threshold`: serve only the arrivals the fluid LP serves in full.
 * :func:`fluid_pacing_bound`: the fluid LP (a fractional knapsack over day part x context): an upper bound on
   expected clicks per day for any pacing of the given slates.
-* :func:`train_pacing_ppo`: PPO on :class:`PacingVectorEnv` (observations: context, time of day, remaining budget).
-* :func:`compare_pacing`: both policies on the same evaluation seeds (common random numbers), clicks, spend and
+* :func:`compare_pacing`: policies on the same evaluation seeds (common random numbers), clicks, spend and
   overruns per day, with 95% intervals.
 
 With pure cost-per-click pricing and clicks as the reward, every policy that spends the budget gets the same
@@ -56,6 +59,12 @@ def slate_ctr(params: ClickParams, slates: np.ndarray) -> np.ndarray:
     return (rel * params.position_bias[None, :]).sum(axis=1)
 
 
+def slate_expected_costs(params: ClickParams, slates: np.ndarray) -> np.ndarray:
+    """Expected cost of each context's slate (impressions plus expected clicks' cost), shape ``(n_contexts,)``."""
+    rel = params.relevance[np.arange(params.n_contexts)[:, None], slates] * params.position_bias[None, :]
+    return (params.cost_per_impression[slates] + rel * params.cost_per_click[slates]).sum(axis=1)
+
+
 def _check_slates(params: ClickParams, slates: Any) -> np.ndarray:
     slates = np.asarray(best_slates(params)["slates"] if slates is None else slates)
     if slates.shape != (params.n_contexts, params.n_positions) or slates.dtype.kind not in "iu":
@@ -69,8 +78,12 @@ def _check_slates(params: ClickParams, slates: Any) -> np.ndarray:
 class PacingVectorEnv(AdAllocationVectorEnv):
     """AdAllocation with a serve/skip action per arrival and no budget overrun; see the module docstring.
 
-    Observations as :class:`envs.ad_allocation_vector.AdAllocationVectorEnv` (context features, ``t / T``,
-    remaining budget share); actions ``(num_envs,)`` in {0, 1}; info adds ``served`` (the slate was shown).
+    Observations ``(num_envs, n_features + 4)``: the context features, then ``value`` (the arriving shopper's slate
+    expected clicks per unit of expected cost, relative to the day's arrival-weighted mean: > 1 is a better than
+    average arrival), ``afford`` (remaining budget over the expected cost of serving every remaining arrival,
+    clipped to [0, 2]: < 1 means the budget cannot serve everyone left), ``t / T`` and the remaining budget share
+    (the last two as in :class:`envs.ad_allocation_vector.AdAllocationVectorEnv`). Actions ``(num_envs,)`` in
+    {0, 1}; info adds ``served`` (the slate was shown).
 
     :param num_envs: sub-environments.
     :param params: the click model and costs.
@@ -80,13 +93,39 @@ class PacingVectorEnv(AdAllocationVectorEnv):
     :param autoreset_mode: see :class:`envs._vector_base.NumpyVectorEnv`.
     """
 
+    AFFORD_CAP = 2.0
+    VALUE, AFFORD, TIME, BUDGET = -4, -3, -2, -1
+    """Column indices of ``value``, ``afford``, ``t / T`` and the remaining budget share in an observation."""
+
     def __init__(self, num_envs: int = 1, params: ClickParams | None = None, budget: float = 100.0,
                  arrivals_per_day: int = 1000, slates: Any = None, autoreset_mode: Any = "NextStep"):
         super().__init__(num_envs, params, budget, arrivals_per_day, autoreset_mode=autoreset_mode)
         self.slates = _check_slates(self.params, slates)
         self.slate_cost = slate_costs(self.params, self.slates)
+        exp_cost = slate_expected_costs(self.params, self.slates)
+        if (exp_cost <= 0).any():
+            raise ValueError("params: every context's slate must have a positive expected cost for pacing to matter")
+        mix = self.params.context_probs.mean(axis=0)
+        rate = slate_ctr(self.params, self.slates) / exp_cost
+        self.value = (rate / float(mix @ rate)).astype(np.float32)
+        self._mean_cost = float(mix @ exp_cost)
+        low, high = self.single_observation_space.low, self.single_observation_space.high
+        n = self._n_features
+        self.single_observation_space = spaces.Box(
+            np.concatenate([low[:n], [0.0, 0.0], low[n:]]).astype(np.float32),
+            np.concatenate([high[:n], [float(self.value.max()), self.AFFORD_CAP], high[n:]]).astype(np.float32),
+            dtype=np.float32)
+        self.observation_space = batch_space(self.single_observation_space, self.num_envs)
         self.single_action_space = spaces.Discrete(2)
         self.action_space = batch_space(self.single_action_space, self.num_envs)
+
+    def _observe(self) -> np.ndarray:
+        base = super()._observe()
+        left = self.arrivals_per_day - self._t
+        afford = self._remaining / (self._mean_cost * np.maximum(left, 1))
+        extra = np.stack([self.value[self._context], np.minimum(afford, self.AFFORD_CAP)], axis=1)
+        n = self._n_features
+        return np.concatenate([base[:, :n], extra.astype(np.float32), base[:, n:]], axis=1)
 
     def _advance(self, actions: Any):
         serve = self._int_actions(actions, (self.num_envs,), np.array(2)).astype(bool)
@@ -110,8 +149,8 @@ class LinearPacing:
 
     def __call__(self, obs: np.ndarray) -> np.ndarray:
         obs = np.asarray(obs, dtype=np.float64)
-        spent_share = 1.0 - obs[:, -1]
-        return (spent_share < obs[:, -2] + self.step_share - 1e-9).astype(np.int64)
+        spent_share = 1.0 - obs[:, PacingVectorEnv.BUDGET]
+        return (spent_share < obs[:, PacingVectorEnv.TIME] + self.step_share - 1e-9).astype(np.int64)
 
 
 class GreedyPacing:
@@ -119,6 +158,31 @@ class GreedyPacing:
 
     def __call__(self, obs: np.ndarray) -> np.ndarray:
         return np.ones(np.asarray(obs).shape[0], dtype=np.int64)
+
+
+class ThresholdPacing:
+    """Serve the arrivals whose ``value`` (observation column :attr:`PacingVectorEnv.VALUE`) is at least
+    ``threshold``, all day, while budget remains: a static hand-written policy.
+
+    :param threshold: the value threshold (:func:`lp_threshold` gives the fluid LP's).
+    """
+
+    def __init__(self, threshold: float):
+        if not np.isfinite(threshold):
+            raise ValueError(f"threshold: expected a finite number, found {threshold}")
+        self.threshold = float(threshold)
+
+    def __call__(self, obs: np.ndarray) -> np.ndarray:
+        return (np.asarray(obs)[:, PacingVectorEnv.VALUE] >= self.threshold - 1e-6).astype(np.int64)
+
+
+def lp_threshold(params: ClickParams, budget: float, arrivals_per_day: int, slates: Any = None) -> float:
+    """The smallest arrival ``value`` (as in :class:`PacingVectorEnv`) that the fluid LP serves in full; with it,
+    :class:`ThresholdPacing` serves what the LP serves except the LP's one fractionally served (marginal) group."""
+    env = PacingVectorEnv(1, params, budget, arrivals_per_day, slates)
+    share = np.asarray(fluid_pacing_bound(params, budget, arrivals_per_day, env.slates)["serve_share"])
+    full = share.min(axis=0) >= 1.0 - 1e-12  # contexts served in full in every day part
+    return float(env.value[full].min()) if full.any() else float(env.value.max())
 
 
 def fluid_pacing_bound(params: ClickParams, budget: float, arrivals_per_day: int, slates: Any = None) -> dict[str, Any]:
@@ -129,9 +193,7 @@ def fluid_pacing_bound(params: ClickParams, budget: float, arrivals_per_day: int
     """
     slates = _check_slates(params, slates)
     ctr, cost = slate_ctr(params, slates), slate_costs(params, slates)
-    # expected cost of serving: impressions plus expected clicks' cost
-    rel = params.relevance[np.arange(params.n_contexts)[:, None], slates] * params.position_bias[None, :]
-    exp_cost = (params.cost_per_impression[slates] + rel * params.cost_per_click[slates]).sum(axis=1)
+    exp_cost = slate_expected_costs(params, slates)
     arrivals = params.context_probs * (arrivals_per_day / params.n_day_parts)  # (D, C)
     value = np.broadcast_to(ctr, arrivals.shape).ravel()
     spend = np.broadcast_to(exp_cost, arrivals.shape).ravel()
@@ -148,28 +210,6 @@ def fluid_pacing_bound(params: ClickParams, budget: float, arrivals_per_day: int
             break
     return {"clicks": float((share * mass * value).sum()), "serve_share": share.reshape(arrivals.shape).tolist(),
             "worst_case_slate_cost": cost.tolist()}
-
-
-def train_pacing_ppo(params: ClickParams, budget: float, arrivals_per_day: int, total_steps: int, seed: int = 0,
-                     n_envs: int = 8, slates: Any = None, progress: bool = False, **ppo_kwargs: Any):
-    """Train PPO on :class:`PacingVectorEnv` and return the model.
-
-    :param total_steps: env steps of training.
-    :param seed: seed of the environments and of PPO.
-    :param n_envs: parallel sub-environments.
-    :param ppo_kwargs: overrides of PPO's hyper-parameters.
-    """
-    from stable_baselines3 import PPO
-
-    from envs.sb3_vec_env import SB3VecEnv
-
-    venv = SB3VecEnv(PacingVectorEnv(n_envs, params, budget, arrivals_per_day, slates))
-    venv.seed(seed)
-    kwargs = {"n_steps": 1024, "batch_size": 1024, "n_epochs": 10, "gamma": 0.999, "gae_lambda": 0.95,
-              "learning_rate": 3e-4, "ent_coef": 0.0, "policy_kwargs": {"net_arch": [64, 64]}} | ppo_kwargs
-    model = PPO("MlpPolicy", venv, seed=seed, device="cpu", verbose=0, **kwargs)
-    model.learn(total_timesteps=int(total_steps), progress_bar=progress)
-    return model
 
 
 def _day_stats(act: Any, params: ClickParams, budget: float, arrivals_per_day: int, slates: np.ndarray,

@@ -400,35 +400,64 @@ def ads_bandit_record(quick: bool) -> dict:
 
 
 def ads_pacing_record(quick: bool) -> dict:
-    """``ads_pacing_rl``: PPO pacing vs linear pacing under a daily budget (CPM pricing), zero overruns required."""
-    from agents.pacing import GreedyPacing, LinearPacing, compare_pacing, cpm_params, train_pacing_ppo
+    """``ads_pacing_rl``: RL pacing vs linear pacing under a daily budget (CPM pricing), zero overruns required.
+
+    The RL pacer is PPO choosing a value threshold every 25 arrivals (:func:`agents.pacing_rl.train_threshold_ppo`);
+    variants: PPO deciding serve/skip per arrival, linear and greedy pacing, the fluid LP's static threshold.
+    ``met``: RL / linear clicks >= 1.10 for the ratio of means and for the lower end of the per-day ratio's 95%
+    interval, zero overruns, and RL spending no more than linear pacing (+1% of the budget).
+    """
+    from agents.pacing import (
+        GreedyPacing,
+        LinearPacing,
+        ThresholdPacing,
+        compare_pacing,
+        cpm_params,
+        lp_threshold,
+    )
+    from agents.pacing_rl import train_pacing_ppo, train_threshold_ppo
     from envs.defaults import synthetic_click_params
 
-    budget, arrivals, share = 100.0, 1000, 0.5
+    budget, arrivals, share, block = 100.0, 1000, 0.5, 25
     params = cpm_params(synthetic_click_params(), budget, arrivals, share)
-    steps = 4096 if quick else 400_000
-    _log(f"ads_pacing_rl: PPO pacing, {steps} env steps")
-    import torch
-
-    torch.set_num_threads(1)
+    days, serve_skip_steps = (20, 4096) if quick else (3000, 1_500_000)
+    n_seeds = MIN_EVAL_SEEDS if quick else 50
     start = time.perf_counter()
-    model = train_pacing_ppo(params, budget, arrivals, steps, seed=TRAIN_SEED)
-    cmp = compare_pacing({"ppo": model, "linear": LinearPacing(arrivals), "greedy": GreedyPacing()}, params, budget,
-                         arrivals, n_seeds=MIN_EVAL_SEEDS, seed=EVAL_SEED)
-    rl, linear = cmp["policies"]["ppo"], cmp["policies"]["linear"]
-    gain_per_day = np.asarray(rl["clicks_per_day"]) / np.asarray(linear["clicks_per_day"])
-    gain = ratio_interval(gain_per_day, 1.0)
-    met = bool(rl["clicks"] >= 1.10 * linear["clicks"] and rl["overruns"] == 0)
-    result = {"value": rl["clicks"], "oracle": cmp["oracle"], "ratio": rl["ratio"], "ci": rl["ratio_ci"],
-              "n_seeds": MIN_EVAL_SEEDS}
-    variants = {k: {kk: vv for kk, vv in v.items() if kk != "clicks_per_day"} for k, v in cmp["policies"].items()}
-    return _record("ads_pacing_rl", result, 1.10, met, algorithm="PPO (serve/skip per arrival)",
-                   target_on="rl clicks / linear-pacing clicks (with zero overruns)",
-                   gain_over_linear=rl["clicks"] / linear["clicks"], gain_ci=gain["ci"], overruns=rl["overruns"],
-                   spend_share_rl=rl["spend_share"], spend_share_linear=linear["spend_share"],
+    _log(f"ads_pacing_rl: PPO threshold pacer, {days} days ({days * arrivals // block} agent steps)")
+    rl = train_threshold_ppo(params, budget, arrivals, days, seed=TRAIN_SEED, block=block)
+    rl_seconds = time.perf_counter() - start
+    _log(f"ads_pacing_rl: PPO serve/skip pacer, {serve_skip_steps} env steps")
+    serve_skip = train_pacing_ppo(params, budget, arrivals, serve_skip_steps, seed=TRAIN_SEED)
+    serve_skip_seconds = time.perf_counter() - start - rl_seconds
+    threshold = lp_threshold(params, budget, arrivals)
+    cmp = compare_pacing({"rl": rl, "ppo_serve_skip": serve_skip, "linear": LinearPacing(arrivals),
+                          "greedy": GreedyPacing(), "lp_threshold": ThresholdPacing(threshold)},
+                         params, budget, arrivals, n_seeds=n_seeds, seed=EVAL_SEED)
+    linear_days = np.asarray(cmp["policies"]["linear"]["clicks_per_day"])
+    variants = {}
+    for name, v in cmp["policies"].items():
+        gain = ratio_interval(np.asarray(v["clicks_per_day"]) / linear_days, 1.0)
+        variants[name] = {k: vv for k, vv in v.items() if k != "clicks_per_day"} | {
+            "over_linear": v["clicks"] / cmp["policies"]["linear"]["clicks"], "over_linear_ci": gain["ci"]}
+    rl_v, lin_v = variants["rl"], variants["linear"]
+    met = bool(rl_v["over_linear"] >= 1.10 and rl_v["over_linear_ci"][0] >= 1.10 and rl_v["overruns"] == 0
+               and rl_v["spend_share"] <= lin_v["spend_share"] + 0.01)
+    result = {"value": rl_v["clicks"], "oracle": cmp["oracle"], "ratio": rl_v["ratio"], "ci": rl_v["ratio_ci"],
+              "n_seeds": n_seeds}
+    variants["ppo_serve_skip"] |= {"train_steps": serve_skip_steps, "train_seconds": round(serve_skip_seconds, 1)}
+    variants["lp_threshold"]["threshold"] = threshold
+    return _record("ads_pacing_rl", result, 1.10, met,
+                   algorithm=f"PPO choosing a value threshold every {block} arrivals (gamma 1, GAE 0.95)",
+                   target_on="rl clicks / linear-pacing clicks (ratio of means and lower end of the per-day "
+                             "ratio's 95% interval), zero overruns, rl spend <= linear spend",
+                   gain_over_linear=rl_v["over_linear"], gain_ci=rl_v["over_linear_ci"], overruns=rl_v["overruns"],
+                   spend_share_rl=rl_v["spend_share"], spend_share_linear=lin_v["spend_share"],
+                   overruns_guard="env: a slate is served only if the remaining budget covers its worst-case cost",
                    instance="default click model (80 items, 8 segments, 4 day parts), CPM pricing, best slates",
                    budget=budget, arrivals_per_day=arrivals, serve_share=share,
-                   cost_per_impression=float(params.cost_per_impression[0]), train_steps=steps,
+                   cost_per_impression=float(params.cost_per_impression[0]), train_days=days,
+                   train_steps=days * -(-arrivals // block), train_arrivals=days * arrivals, block=block,
+                   train_seconds=round(rl_seconds, 1), train_seed=TRAIN_SEED, eval_seed=EVAL_SEED,
                    oracle_kind="fluid LP bound on clicks per day", value_unit="clicks per day",
                    seconds=round(time.perf_counter() - start, 1), variants=variants)
 
