@@ -85,10 +85,14 @@ def fit_obd(out: str | Path, campaign: str = "all", train_policy: str = "random"
     :param path: the full dataset's directory (default: the 10k-row sample).
     :param progress: callable receiving one line per step.
     :param click_kwargs: arguments of :class:`~envs.models.click.ClickModel` (default ``interactions=False``:
-        the 10k-row sample has 40-70 clicks, too few for item x context interactions).
+        the 10k-row sample has 38-46 clicks per random-policy table; cross-validation already shrinks the item
+        main effects to nothing, and adding item x user-feature interactions only raises its log-loss).
     :return: the fidelity dict written to ``fidelity.json``: ``campaign``, ``simulated_ctr``, ``onpolicy_ctr``,
         ``onpolicy_ci``, ``inside_ci``, ``logloss``, ``constant_logloss``, ``beats_constant``, ``by_position``,
-        ``by_item``, ``calibration``, ``position_bias``, ``arrivals``.
+        ``by_item``, ``calibration``, ``position_bias``, ``penalties``, ``selection``, ``arrivals``.
+
+    The click model's penalties are chosen by cross-validation on the ``train_policy`` logs only
+    (:mod:`envs.models.click_penalty`); the ``eval_policy`` logs are used for nothing but the scores reported.
     """
     from sim_data.sources.obd import load_obd
 
@@ -101,6 +105,7 @@ def fit_obd(out: str | Path, campaign: str = "all", train_policy: str = "random"
     click = ClickModel(**({"interactions": False} | (click_kwargs or {}))).fit(train, progress=progress)
     progress(f"replaying {len(evaluation):,} {eval_policy} impressions through the model")
     ev = click.evaluate(evaluation)
+    report = click.report()
     pred = click.predict(evaluation)
     y = evaluation.rewards
     lo, hi = wilson_interval(float(y.sum()), float(y.size))
@@ -117,8 +122,12 @@ def fit_obd(out: str | Path, campaign: str = "all", train_policy: str = "random"
         "inside_ci": bool(lo <= ev["simulated_ctr"] <= hi),
         "logloss": ev["logloss"], "constant_logloss": ev["constant_logloss"], "constant_ctr": ev["constant_ctr"],
         "beats_constant": ev["beats_constant"],
-        "position_bias": click.report()["position_bias"], "by_position": by_position, "by_item": by_item,
-        "calibration": calibration, "click_model": click.report(), "arrivals": arrivals_report,
+        "position_bias": report["position_bias"], "penalties": report["penalties"],
+        "selection": (f"penalties chosen by {click.cv_folds}-fold x {click.cv_repeats} click-stratified "
+                      f"cross-validation of the log-loss on the {train_policy} logs only"
+                      if report["cross_validation"]["settings_scored"] else "penalties fixed by the caller"),
+        "by_position": by_position, "by_item": by_item,
+        "calibration": calibration, "click_model": report, "arrivals": arrivals_report,
         "note": (f"The {eval_policy} policy's propensities change over the log, so its on-policy CTR is the mean of "
                  "its logged clicks; the simulated CTR is the model's mean click probability over the same logged "
                  "(context, item, slot) rows. The interval is a Wilson 95% interval treating rows as independent."),
@@ -156,11 +165,16 @@ def _obd_markdown(f: dict, out: Path) -> str:
             ["click model beats constant", "yes" if f["beats_constant"] else "**no**"],
             ["clicks in the replayed log", f["eval_clicks"]],
         ]), "",
-        "Position bias (kappa, slot 0 = 1) with 95% intervals:", "",
-        md_table(["slot", "kappa", "lower", "upper"],
-                 [[k, e, lo, hi] for k, (e, lo, hi) in enumerate(zip(f["position_bias"]["estimate"],
-                                                                      f["position_bias"]["lower"],
-                                                                      f["position_bias"]["upper"], strict=True))]), "",
+        f"Model selection: {f['selection']}; chosen L2 penalties: "
+        + ", ".join(f"{k} {v:g}" for k, v in f["penalties"].items()) + " (a large penalty shrinks a block to nothing).",
+        "",
+        "Position bias (kappa, slot 0 = 1): the fitted (possibly shrunk) value the simulator uses, and a refit with "
+        "the position effects unpenalised, with its 95% interval (how well the data pin kappa down):", "",
+        md_table(["slot", "kappa (fitted)", "kappa (unpenalised)", "lower", "upper"],
+                 [[k, e, u, lo, hi] for k, (e, u, lo, hi) in enumerate(zip(
+                     f["position_bias"]["estimate"], f["click_model"]["position_bias_unpenalized"]["estimate"],
+                     f["click_model"]["position_bias_unpenalized"]["lower"],
+                     f["click_model"]["position_bias_unpenalized"]["upper"], strict=True))]), "",
         f"![calibration, CTR by position and by item]({calib})", "",
         "CTR by position on the replayed log:", "",
         md_table(["slot", "rows", "predicted", "observed", "lower", "upper"],
@@ -316,7 +330,8 @@ def fit_synthetic(out: str | Path, seed: int = 0, n_shoppers: int = 300, n_weeks
     model's position bias under a softmax logger.
 
     :return: the fidelity dict: ``choice`` (per estimator: coverage of the true coefficients by the 95%
-        intervals), ``click`` (true and estimated position bias with intervals).
+        intervals), ``click`` (true and estimated position bias with intervals), ``click_weighting``
+        (:func:`click_weighting_comparison`).
     """
     from sim_data.synthetic import make_click_world, make_demand_world
 
@@ -340,14 +355,16 @@ def fit_synthetic(out: str | Path, seed: int = 0, n_shoppers: int = 300, n_weeks
                              "standard_errors": m.se_method_}
     progress(f"drawing the click world ({click_rounds:,} rounds, softmax logger) and fitting the click model")
     clog, ctruth = make_click_world(click_rounds, logging="softmax", seed=seed)
-    click = ClickModel().fit(clog, progress=progress)
+    click = ClickModel(position_l2=0.0).fit(clog, progress=progress)
     lo, hi = click.position_bias_ci()
+    progress("fitting a deliberately misspecified click model (no interactions) unweighted, with IPW and with DR")
     fidelity = {
         "source": "synthetic", "seed": seed,
         "choice": estimators,
         "click": {"true_position_bias": ctruth.position_bias.tolist(), "position_bias": click.position_bias.tolist(),
                   "lower": lo.tolist(), "upper": hi.tolist(),
                   "covered": [bool(a <= t <= b) for t, a, b in zip(ctruth.position_bias, lo, hi, strict=True)]},
+        "click_weighting": click_weighting_comparison(clog, ctruth),
     }
     cf.save(out)
     click.save(out)
@@ -355,6 +372,24 @@ def fit_synthetic(out: str | Path, seed: int = 0, n_shoppers: int = 300, n_weeks
     click.to_params().to_json(out / "params.json")
     _write_outputs(out, fidelity, _synthetic_markdown(fidelity, out))
     return fidelity
+
+
+def click_weighting_comparison(log: BanditLog, truth, l2: float = 10.0) -> dict:
+    """How well a misspecified click model (no item x context interactions, fixed penalty ``l2``) fit unweighted,
+    with IPW and doubly robust predicts the *uniform* policy's CTR on the logged contexts and slots, which the
+    logger (non-uniform) did not play. The DR outcome model has the interactions (fixed penalty 1).
+
+    :param log: a synthetic click log; :param truth: its :class:`~sim_data.synthetic.ClickTruth`.
+    :return: ``{"true_uniform_ctr", "predicted": {weighting: ctr}, "error": {weighting: predicted - true}}``.
+    """
+    uniform = np.full((truth.n_rounds, truth.n_actions, truth.n_positions), 1.0 / truth.n_actions)
+    target = truth.policy_value(uniform)
+    predicted = {}
+    for weighting in ("none", "ipw", "dr"):
+        extra = {"imputation": {"l2": 1.0, "position_l2": 0.0}} if weighting == "dr" else {}
+        model = ClickModel(weighting=weighting, interactions=False, l2=l2, position_l2=0.0, **extra).fit(log)
+        predicted[weighting] = float((model.relevance_matrix(log) * model.position_bias[log.positions][:, None]).mean())
+    return {"true_uniform_ctr": target, "predicted": predicted, "error": {k: v - target for k, v in predicted.items()}}
 
 
 def _synthetic_markdown(f: dict, out: Path) -> str:
@@ -384,6 +419,11 @@ def _synthetic_markdown(f: dict, out: Path) -> str:
               md_table(["slot", "true", "estimate", "lower", "upper"],
                        [[k, t, e, lo, hi] for k, (t, e, lo, hi) in enumerate(zip(c["true_position_bias"], c["position_bias"],
                                                                                   c["lower"], c["upper"], strict=True))]), ""]
+    w = f["click_weighting"]
+    lines += [f"Uniform policy's CTR (true {w['true_uniform_ctr']:.4f}) predicted by a click model without item x "
+              "context interactions, fit on the softmax logger's log:", "",
+              md_table(["weighting", "predicted", "error"],
+                       [[k, w["predicted"][k], w["error"][k]] for k in w["predicted"]]), ""]
     return "\n".join(lines)
 
 

@@ -36,6 +36,8 @@ def test_synthetic_recovery_report(tmp_path):
     assert f["choice"]["control_function"]["coverage"] > f["choice"]["naive"]["coverage"]
     assert not f["choice"]["naive"]["coefficients"]["beta_price"]["covered"]
     assert all(f["click"]["covered"])
+    err = f["click_weighting"]["error"]                    # uniform-policy CTR of a misspecified click model
+    assert max(abs(err["ipw"]), abs(err["dr"])) < abs(err["none"]) / 2, err
     ClickParams.from_fit_dir(tmp_path)
     DemandParams.from_fit_dir(tmp_path)
     assert (tmp_path / "synthetic_recovery.png").is_file()
