@@ -16,6 +16,7 @@ from envs.params import DemandParams, InventoryParams
 
 ACTION_MODES = ("quantity", "order_up_to")
 OBSERVATIONS = ("raw", "scaled")
+ACTION_TYPES = ("discrete", "continuous")
 
 
 @dataclass
@@ -31,6 +32,26 @@ class InventoryConfig:
     initial_on_hand: np.ndarray  # (N,)
     horizon: int
     observation: str = "raw"
+    action_type: str = "discrete"
+
+    @property
+    def n_entries(self) -> int:
+        """Action entries: N orders, then N price indexes with joint pricing."""
+        return self.n_products * (2 if self.price_grid is not None else 1)
+
+    def integer_actions(self, actions: Any) -> np.ndarray:
+        """Continuous actions ``(..., n_entries)`` in [-1, 1] (clipped) as the whole numbers they stand for:
+        orders (levels) ``round((a + 1) / 2 * max_action)``, price indexes ``round((a + 1) / 2 * (G - 1))``;
+        raises ``ValueError`` for a wrong size or a non-finite entry."""
+        a = np.asarray(actions, dtype=np.float64)
+        if a.size % self.n_entries or not np.all(np.isfinite(a)):
+            raise ValueError(f"action: expected {self.n_entries} finite numbers in [-1, 1] per environment, "
+                             f"found {actions!r}")
+        a = a.reshape(-1, self.n_entries)
+        top = np.full(self.n_entries, float(self.max_action))
+        if self.price_grid is not None:
+            top[self.n_products:] = self.price_grid.shape[1] - 1
+        return np.rint((np.clip(a, -1.0, 1.0) + 1.0) * 0.5 * top).astype(np.int64)
 
     @property
     def n_products(self) -> int:
@@ -88,13 +109,18 @@ class InventoryConfig:
         nvec = [self.max_action + 1] * n
         if self.price_grid is not None:
             nvec += [self.price_grid.shape[1]] * n
-        action_space = spaces.Discrete(nvec[0]) if len(nvec) == 1 else spaces.MultiDiscrete(np.array(nvec, dtype=np.int64))
+        if self.action_type == "continuous":
+            action_space = spaces.Box(-1.0, 1.0, (len(nvec),), dtype=np.float32)
+        elif len(nvec) == 1:
+            action_space = spaces.Discrete(nvec[0])
+        else:
+            action_space = spaces.MultiDiscrete(np.array(nvec, dtype=np.int64))
         return observation_space, action_space
 
 
 def inventory_config(params: InventoryParams | None, demand: DemandParams | None, action_mode: str,
                      max_action: int | None, prices: Any, n_price_levels: int | None, horizon: int,
-                     initial_on_hand: Any, observation: str = "raw") -> InventoryConfig:
+                     initial_on_hand: Any, observation: str = "raw", action_type: str = "discrete") -> InventoryConfig:
     """Validate the inventory environments' arguments; raises ``ValueError`` naming the argument."""
     params = default_inventory_params() if params is None else params
     if not isinstance(params, InventoryParams):
@@ -103,6 +129,8 @@ def inventory_config(params: InventoryParams | None, demand: DemandParams | None
         raise ValueError(f"action_mode: expected one of {ACTION_MODES}, found {action_mode!r}")
     if observation not in OBSERVATIONS:
         raise ValueError(f"observation: expected one of {OBSERVATIONS}, found {observation!r}")
+    if action_type not in ACTION_TYPES:
+        raise ValueError(f"action_type: expected one of {ACTION_TYPES}, found {action_type!r}")
     if int(horizon) != horizon or horizon < 1:
         raise ValueError(f"horizon: expected a whole number >= 1, found {horizon}")
     price_grid = fixed_prices = None
@@ -122,7 +150,7 @@ def inventory_config(params: InventoryParams | None, demand: DemandParams | None
     elif prices is not None or n_price_levels is not None:
         raise ValueError("prices/n_price_levels: pricing needs a choice model; pass demand=DemandParams(...)")
     cfg = InventoryConfig(params, demand, action_mode, 0, price_grid, fixed_prices, np.zeros(params.n_products),
-                          int(horizon), observation)
+                          int(horizon), observation, action_type)
     mean = float(cfg.mean_demand.max())
     lead_mean = (params.lead_time + 1) * mean
     if max_action is None:
@@ -161,6 +189,8 @@ class InventoryEnv(gym.Env):
     ``action_mode="quantity"``: order quantities 0..``max_action``; ``"order_up_to"``: target inventory positions
     0..``max_action`` (order ``max(0, S - (net inventory + pipeline))``). ``Discrete(max_action + 1)`` for one
     product without pricing, else ``MultiDiscrete``: N order entries, then (joint pricing) N price-grid indices.
+    ``action_type="continuous"``: ``Box(-1, 1, (entries,))``, each entry mapped linearly onto its range and
+    rounded (``InventoryConfig.integer_actions``), for learners with a Gaussian head that use the order of levels.
 
     ## Observation space
     ``observation="raw"``: ``Box(float32, (N * max(L, 1),))``: net inventory per product (negative = backlog),
@@ -195,6 +225,7 @@ class InventoryEnv(gym.Env):
     :param horizon: periods per episode.
     :param initial_on_hand: scalar or ``(N,)`` starting stock.
     :param observation: ``"raw"`` (units) or ``"scaled"`` (in mean demands, with the inventory position).
+    :param action_type: ``"discrete"`` (whole numbers) or ``"continuous"`` (``[-1, 1]`` per entry, rounded).
     :param render_mode: unused.
     """
 
@@ -203,9 +234,9 @@ class InventoryEnv(gym.Env):
     def __init__(self, params: InventoryParams | None = None, demand: DemandParams | None = None,
                  action_mode: str = "quantity", max_action: int | None = None, prices: Any = None,
                  n_price_levels: int | None = None, horizon: int = 200, initial_on_hand: Any = None,
-                 observation: str = "raw", render_mode: str | None = None):
+                 observation: str = "raw", action_type: str = "discrete", render_mode: str | None = None):
         self.config = inventory_config(params, demand, action_mode, max_action, prices, n_price_levels, horizon,
-                                       initial_on_hand, observation)
+                                       initial_on_hand, observation, action_type)
         self.params = self.config.params
         self.demand = demand
         self.render_mode = render_mode
@@ -229,9 +260,14 @@ class InventoryEnv(gym.Env):
         return self._obs(), {}
 
     def _decode(self, action: Any) -> tuple[np.ndarray, np.ndarray | None]:
-        a = np.asarray(action).reshape(-1)
         cfg = self.config
-        n_entries = self._n * (2 if cfg.price_grid is not None else 1)
+        n_entries = cfg.n_entries
+        if cfg.action_type == "continuous":
+            if np.size(action) != n_entries:
+                raise ValueError(f"action: expected {n_entries} finite numbers in [-1, 1], found {action!r}")
+            a = cfg.integer_actions(action)[0]
+        else:
+            a = np.asarray(action).reshape(-1)
         if a.shape != (n_entries,) or a.min() < 0 or a[: self._n].max() > cfg.max_action:
             raise ValueError(f"action: expected {n_entries} whole numbers (orders in [0, {cfg.max_action}]"
                              f"{', then price indexes' if cfg.price_grid is not None else ''}), found {action!r}")

@@ -26,10 +26,11 @@ class InventoryVectorEnv(NumpyVectorEnv):
     def __init__(self, num_envs: int = 1, params: InventoryParams | None = None, demand: DemandParams | None = None,
                  action_mode: str = "quantity", max_action: int | None = None, prices: Any = None,
                  n_price_levels: int | None = None, horizon: int = 200, initial_on_hand: Any = None,
-                 observation: str = "raw", render_mode: str | None = None, autoreset_mode: Any = "NextStep"):
+                 observation: str = "raw", action_type: str = "discrete", render_mode: str | None = None,
+                 autoreset_mode: Any = "NextStep"):
         super().__init__(num_envs, autoreset_mode)
         self.config = cfg = inventory_config(params, demand, action_mode, max_action, prices, n_price_levels,
-                                             horizon, initial_on_hand, observation)
+                                             horizon, initial_on_hand, observation, action_type)
         self.params = cfg.params
         self.demand = demand
         self.single_observation_space, self.single_action_space = cfg.spaces()
@@ -59,6 +60,8 @@ class InventoryVectorEnv(NumpyVectorEnv):
 
     def _advance(self, actions: Any):
         p, cfg, n = self.params, self.config, self.num_envs
+        if cfg.action_type == "continuous":
+            actions = cfg.integer_actions(actions)  # (-1, entries); the shape is checked next
         a = self._int_actions(actions, (n, self._entries), self._high)
         orders = a[:, : self._n].astype(np.float64)
         if cfg.action_mode == "order_up_to":

@@ -26,6 +26,7 @@ CASES = [
     ("retailrl/Inventory-v0", {"params": zipkin_lost_sales_params()}),
     ("retailrl/Inventory-v0", {"params": zipkin_lost_sales_params(), "observation": "scaled"}),
     ("retailrl/Inventory-v0", {"action_mode": "order_up_to", "observation": "scaled"}),
+    ("retailrl/Inventory-v0", {"action_mode": "order_up_to", "observation": "scaled", "action_type": "continuous"}),
     ("retailrl/Inventory-v0", {"params": InventoryParams(n_products=2, lead_time=1, backorders=False),
                                "demand": DemandParams(["a", "b"], [1.0, 0.5], -1.0, 0.5, 1.0, 3.0),
                                "n_price_levels": 3}),

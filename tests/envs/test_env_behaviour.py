@@ -166,3 +166,17 @@ def test_constructor_errors_name_the_argument():
         AdAllocationEnv(budget=0)
     with pytest.raises(ValueError, match="demand"):
         InventoryEnv(InventoryParams(n_products=2), DemandParams(["a"], [1.0], -1.0, 0.0, 1.0, 2.0))
+
+
+def test_continuous_inventory_actions_round_onto_the_levels():
+    params = InventoryParams(demand_mean=0.0, lead_time=1)
+    env = InventoryEnv(params, action_mode="order_up_to", action_type="continuous", initial_on_hand=0, max_action=40)
+    assert env.action_space == gym.spaces.Box(-1.0, 1.0, (1,), np.float32)
+    env.reset(seed=0)
+    # (a + 1) / 2 * 40: 0.85 -> 37, then the position is 37 so 0.9 (-> 38) orders 1; beyond 1 is clipped to 40
+    assert [env.step(np.array([a]))[4]["order"][0] for a in (0.85, 0.9, 3.0)] == [37.0, 1.0, 2.0]
+    np.testing.assert_array_equal(env.config.integer_actions([[-1.0], [0.0], [1.0]]).ravel(), [0, 20, 40])
+    with pytest.raises(ValueError, match=r"action: expected 1 finite numbers in \[-1, 1\]"):
+        env.step(np.array([np.nan]))
+    with pytest.raises(ValueError, match="action_type: expected one of"):
+        InventoryEnv(action_type="box")

@@ -20,6 +20,7 @@ CASES = [
     ("retailrl/Inventory-v0", {"horizon": 30}, 12),
     ("retailrl/Inventory-v0", {"horizon": 30, "action_mode": "order_up_to"}, 37),
     ("retailrl/Inventory-v0", {"horizon": 30, "action_mode": "order_up_to", "observation": "scaled"}, 37),
+    ("retailrl/Inventory-v0", {"horizon": 30, "action_mode": "order_up_to", "action_type": "continuous"}, [0.25]),
 ]
 
 
