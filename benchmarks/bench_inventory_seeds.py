@@ -23,22 +23,23 @@ from concurrent.futures import ProcessPoolExecutor
 RECORDS = ("inventory_backorder_ppo", "inventory_lostsales_rl")
 
 
-def _one(name: str, seed: int, variant: str, hyperparams: dict, eval_seed: int) -> dict:
+def _one(name: str, seed: int, variant: str, overrides: dict, eval_seed: int) -> dict:
     from benchmarks import bench_policies
 
-    kwargs = {"seed": seed, "hyperparams": hyperparams or None, "eval_seed": eval_seed}
+    kwargs = {"seed": seed, "overrides": overrides or None, "eval_seed": eval_seed}
     if name == "inventory_backorder_ppo":
         record = bench_policies.inventory_backorder_record(False, **kwargs)
     else:
         record = next(r for r in bench_policies.lostsales_records(False, **kwargs) if r["name"] == name)
-    return {"name": name, "variant": variant, "hyperparams": hyperparams, "seed": seed, "ratio": record["ratio"],
+    return {"name": name, "variant": variant, "overrides": overrides, "seed": seed, "ratio": record["ratio"],
             "ci": record["ci"], "value": record["value"], "target": record["target"], "met": record["met"],
             "seconds": record["seconds"]}
 
 
 def parse_variant(text: str) -> tuple[str, str, dict]:
-    """``RECORD:key=value,key=value`` (values read as JSON, else kept as text) -> ``(record, text, hyperparams)``;
-    ``RECORD`` alone is the config as shipped."""
+    """``RECORD:key=value,key=value`` (values read as JSON, else kept as text) -> ``(record, text, overrides)``;
+    ``RECORD`` alone is the config as shipped. Keys: a hyper-parameter (``gamma``), a nested one
+    (``policy_kwargs.log_std_init``) or an env argument (``env.action_type``)."""
     name, _, body = text.partition(":")
     if name not in RECORDS:
         raise ValueError(f"--variant {text!r}: expected RECORD[:key=value,...] with RECORD one of {RECORDS}")
@@ -67,8 +68,8 @@ def main(argv: list[str] | None = None) -> list[dict]:
     parser.add_argument("--seeds", type=int, nargs="+", default=list(range(8)))
     parser.add_argument("--workers", type=int, default=max(1, (os.cpu_count() or 2) - 1))
     parser.add_argument("--variant", nargs="+", default=list(RECORDS),
-                        help="RECORD or RECORD:key=value,... (hyper-parameter overrides), e.g. "
-                             "inventory_backorder_ppo:n_steps=128,learning_rate=lin_1e-3")
+                        help="RECORD or RECORD:key=value,... (config overrides), e.g. "
+                             "inventory_backorder_ppo:n_steps=128,learning_rate=lin_1e-3,env.action_type=continuous")
     parser.add_argument("--eval-seed", type=int, default=None,
                         help="evaluation seed (default: the records'); tune on another one than you report")
     args = parser.parse_args(argv)

@@ -148,11 +148,15 @@ def pricing_scanner_record(quick: bool, panel: str = "cracker") -> dict:
 # ----------------------------------------------------------------------------------------------- inventory
 
 
-def _inventory_venv_factory(params: Any, action_mode: str, horizon: int,
-                            observation: str = "raw") -> Callable[[int], Any]:
+def _inventory_venv_factory(params: Any, action_mode: str, horizon: int, **kwargs: Any) -> Callable[[int], Any]:
     from envs.inventory_vector import InventoryVectorEnv
 
-    return lambda n: InventoryVectorEnv(n, params, action_mode=action_mode, horizon=horizon, observation=observation)
+    return lambda n: InventoryVectorEnv(n, params, action_mode=action_mode, horizon=horizon, **kwargs)
+
+
+def _policy_env_kwargs(config: Any) -> dict[str, Any]:
+    """The env arguments the trained policy's observations and actions depend on (for its evaluation envs)."""
+    return {k: config.env.kwargs[k] for k in ("observation", "action_type") if k in config.env.kwargs}
 
 
 CONFIGS = Path(__file__).resolve().parents[1] / "configs"
@@ -164,19 +168,40 @@ LOSTSALES_CONFIG = CONFIGS / "inventory_lostsales_ppo.toml"
 quantity (a local optimum around 5.245 per period)."""
 
 
-def _train_inventory_ppo(config_path: Path, steps: int | None, seed: int,
-                         hyperparams: dict | None = None) -> tuple[Any, Any, Any]:
-    """Train a shipped inventory config through :func:`agents.train.run_training` (the path ``retailrl train``
-    takes) with ``seed`` and, when given, ``steps`` and hyper-parameter overrides; returns
-    ``(config, model, vecnormalize)``."""
+def _inventory_run_config(config_path: Path, steps: int | None, seed: int, overrides: dict | None = None) -> Any:
+    """A shipped inventory config with ``seed``, ``steps`` and ``overrides`` (for tuning sweeps): keys ``env.X``
+    set env argument X, dotted keys ``a.b`` set ``hyperparams[a][b]``, the others set hyper-parameters."""
+    from dataclasses import replace
+
     from agents.run_config import RunConfig
+
+    hyperparams: dict[str, Any] = {}
+    env_kwargs: dict[str, Any] = {}
+    config = RunConfig.from_toml(config_path)
+    for key, value in (overrides or {}).items():
+        if key.startswith("env."):
+            env_kwargs[key[4:]] = value
+        elif "." in key:
+            outer, inner = key.split(".", 1)
+            hyperparams[outer] = {**config.hyperparams.get(outer, {}), **hyperparams.get(outer, {}), inner: value}
+        else:
+            hyperparams[key] = value
+    config = config.with_overrides(steps=steps, seed=seed, device="cpu", register=False,
+                                   hyperparams=hyperparams or None)
+    if env_kwargs:
+        config.env = replace(config.env, kwargs={**config.env.kwargs, **env_kwargs})
+        config.validate()
+    return config
+
+
+def _train_inventory_ppo(config: Any) -> tuple[Any, Any]:
+    """Train an inventory config through :func:`agents.train.run_training` (the path ``retailrl train`` takes);
+    returns ``(model, vecnormalize)``."""
     from agents.train import run_training
 
-    config = RunConfig.from_toml(config_path).with_overrides(steps=steps, seed=seed, device="cpu", register=False,
-                                                             hyperparams=hyperparams)
     with tempfile.TemporaryDirectory() as tmp:
         result = run_training(config, progress=False, run_dir=Path(tmp) / "run")
-    return config, result.model, result.vecnormalize
+    return result.model, result.vecnormalize
 
 
 def _config_params(config: Any) -> Any:
@@ -185,32 +210,36 @@ def _config_params(config: Any) -> Any:
     return env_kwargs(config)["params"]
 
 
-def inventory_backorder_record(quick: bool, seed: int = TRAIN_SEED, hyperparams: dict | None = None,
+def inventory_backorder_record(quick: bool, seed: int = TRAIN_SEED, overrides: dict | None = None,
                                eval_seed: int = EVAL_SEED) -> dict:
     """``inventory_backorder_ppo``: PPO with order-up-to actions vs the exact base-stock optimum (S* = 37).
 
-    :param seed: the training seed; ``hyperparams``: overrides of the config's (for tuning sweeps);
-        ``eval_seed``: the evaluation seed (tuning sweeps use another than the record's).
+    :param seed: the training seed; ``overrides``: of the config (for tuning sweeps; see
+        :func:`_inventory_run_config`); ``eval_seed``: the evaluation seed (sweeps tune on another).
     """
     from agents.baselines_inventory import BaseStockPolicy, lead_time_cost, tune_base_stock, tune_s_S
     from agents.run_config import RunConfig
 
-    config = RunConfig.from_toml(BACKORDER_CONFIG)
+    steps = 4096 if quick else RunConfig.from_toml(BACKORDER_CONFIG).steps
+    config = _inventory_run_config(BACKORDER_CONFIG, steps, seed, overrides)
     params = _config_params(config)
     levels, oracle = tune_base_stock(params)
-    steps, horizon, warmup = (4096 if quick else config.steps), (200 if quick else 1000), 20
+    horizon, warmup = (200 if quick else 1000), 20
     mean = float(params.demand_mean.max())
     make = _inventory_venv_factory(params, "order_up_to", horizon)
-    make_scaled = _inventory_venv_factory(params, "order_up_to", horizon, config.env.kwargs.get("observation", "raw"))
+    make_policy_env = _inventory_venv_factory(params, "order_up_to", horizon, **_policy_env_kwargs(config))
     _log(f"inventory_backorder_ppo: PPO, {steps} env steps, seed {seed}")
     start = time.perf_counter()
-    config, model, vecnormalize = _train_inventory_ppo(BACKORDER_CONFIG, steps, seed, hyperparams)
+    model, vecnormalize = _train_inventory_ppo(config)
     act = sb3_actor(model, vecnormalize)
-    result = evaluate_policy(act, make_scaled, seed=eval_seed, oracle=oracle, kind="cost", per_period=True,
+    result = evaluate_policy(act, make_policy_env, seed=eval_seed, oracle=oracle, kind="cost", per_period=True,
                              warmup=warmup)
     seconds = round(time.perf_counter() - start, 1)
-    chosen = np.asarray(act(make_scaled(MIN_EVAL_SEEDS).reset(seed=eval_seed)[0])).reshape(-1)
-    level = int(np.bincount(chosen).argmax())
+    first_env = make_policy_env(MIN_EVAL_SEEDS)
+    chosen = np.asarray(act(first_env.reset(seed=eval_seed)[0]))
+    if first_env.config.action_type == "continuous":
+        chosen = first_env.config.integer_actions(chosen)
+    level = int(np.bincount(chosen.reshape(-1)).argmax())
     base = evaluate_policy(BaseStockPolicy(levels, 1, params.lead_time), make, seed=eval_seed, oracle=oracle,
                            kind="cost", per_period=True, warmup=warmup)
     h, b = float(params.holding_cost.max()), float(params.backorder_cost.max())
@@ -220,7 +249,7 @@ def inventory_backorder_record(quick: bool, seed: int = TRAIN_SEED, hyperparams:
                    action_mode="order_up_to", demand=f"Poisson({mean:g})", lead_time=params.lead_time, holding_cost=h,
                    backorder_cost=b, oracle_level=int(levels[0]), train_steps=steps, train_seed=seed,
                    eval_horizon=horizon, eval_warmup=warmup, value_unit="cost per period", seconds=seconds,
-                   config=BACKORDER_CONFIG.name, ppo=config.hyperparams, observation=config.env.kwargs.get("observation"),
+                   config=BACKORDER_CONFIG.name, ppo=config.hyperparams, env_kwargs=config.env.kwargs,
                    ppo_initial_level=level,
                    ppo_initial_level_exact_cost=float(lead_time_cost([level], mean, params.lead_time, h, b)[0]),
                    variants={"base_stock_37_simulated": _strip(base), "s_S_exact": {"s": s, "S": big_s, "cost": ss_cost}})
@@ -230,12 +259,12 @@ def _strip(result: dict) -> dict:
     return {k: v for k, v in result.items() if k != "values"}
 
 
-def lostsales_records(quick: bool, seed: int = TRAIN_SEED, hyperparams: dict | None = None,
+def lostsales_records(quick: bool, seed: int = TRAIN_SEED, overrides: dict | None = None,
                       eval_seed: int = EVAL_SEED) -> list[dict]:
     """``inventory_lostsales_vi`` and ``inventory_lostsales_rl`` (Zipkin 2008, L = 4, p = 4), myopic baseline.
 
-    :param seed: the training seed; ``hyperparams``: overrides of the config's (for tuning sweeps);
-        ``eval_seed``: the evaluation seed (tuning sweeps use another than the record's).
+    :param seed: the training seed; ``overrides``: of the config (for tuning sweeps; see
+        :func:`_inventory_run_config`); ``eval_seed``: the evaluation seed (sweeps tune on another).
     """
     from agents.baselines_inventory import BaseStockPolicy, LostSalesTablePolicy, myopic_lost_sales
     from agents.run_config import RunConfig
@@ -271,16 +300,17 @@ def lostsales_records(quick: bool, seed: int = TRAIN_SEED, hyperparams: dict | N
     steps = 4096 if quick else config.steps
     _log(f"inventory_lostsales_rl: PPO, {steps} env steps, seed {seed}")
     start = time.perf_counter()
-    config, model, vecnormalize = _train_inventory_ppo(LOSTSALES_CONFIG, steps, seed, hyperparams)
-    make_scaled = _inventory_venv_factory(params, "quantity", horizon, config.env.kwargs.get("observation", "raw"))
-    rl = evaluate_policy(sb3_actor(model, vecnormalize), make_scaled, seed=eval_seed, oracle=sol.average_cost,
+    config = _inventory_run_config(LOSTSALES_CONFIG, steps, seed, overrides)
+    model, vecnormalize = _train_inventory_ppo(config)
+    make_policy_env = _inventory_venv_factory(params, "quantity", horizon, **_policy_env_kwargs(config))
+    rl = evaluate_policy(sb3_actor(model, vecnormalize), make_policy_env, seed=eval_seed, oracle=sol.average_cost,
                          kind="cost", per_period=True, warmup=warmup)
     target = 1 / 1.03
     rl_record = _record("inventory_lostsales_rl", rl, target, bool(rl["ratio"] >= target), algorithm="PPO",
                         action_mode="quantity", **instance, oracle_source="value iteration (inventory_lostsales_vi)",
                         train_steps=steps, train_seed=seed, eval_horizon=horizon, eval_warmup=warmup,
                         value_unit="cost per period", config=LOSTSALES_CONFIG.name, ppo=config.hyperparams,
-                        observation=config.env.kwargs.get("observation"),
+                        env_kwargs=config.env.kwargs,
                         seconds=round(time.perf_counter() - start, 1), variants={
                             "myopic_exact": {"value": myopic.average_cost, "ratio": sol.average_cost / myopic.average_cost},
                             "myopic_simulated": _strip(myopic_sim),
