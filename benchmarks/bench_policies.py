@@ -424,8 +424,11 @@ def ads_bandit_record(quick: bool) -> dict:
                    source="obd sample, campaign all (fit on the random policy's logs)", n_contexts=params.n_contexts,
                    n_items=params.n_items, n_positions=params.n_positions, train_arrivals=n_days * arrivals,
                    value_unit="expected clicks per arrival of the learned policy (exact)", seconds=seconds,
-                   note="relevance in this fit varies little across items (0.0040-0.0043), so random slates are "
-                        "already close to the oracle; see the uniform_random variant",
+                   relevance_range=[float(np.min(params.relevance)), float(np.max(params.relevance))],
+                   relevance_spread_within_context=float(np.max(np.ptp(params.relevance, axis=1))),
+                   note="relevance in this fit varies little across items within a context (relevance_spread_"
+                        "within_context), so random slates are already close to the oracle; see the uniform_random "
+                        "variant",
                    variants=variants)
 
 
