@@ -21,6 +21,8 @@ whose guard serves a slate only when the remaining budget covers its worst-case 
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -33,6 +35,9 @@ from envs.params import ClickParams
 
 OBS_COLUMNS = (PacingVectorEnv.AFFORD, PacingVectorEnv.TIME, PacingVectorEnv.BUDGET)
 """The per-arrival observation columns the threshold agent sees: ``afford``, ``t / T``, remaining budget share."""
+FEATURE_NAMES = ["afford", "time_of_day", "budget_share"]
+"""Names of :data:`OBS_COLUMNS` in an exported pacer's artefact."""
+PACER_FILE = "pacer.json"
 
 
 def _check_whole(name: str, value: Any, low: int) -> int:
@@ -135,6 +140,21 @@ class ThresholdPacer:
             levels, _ = self.model.predict(obs[new][:, list(OBS_COLUMNS)], deterministic=True)
             self._threshold[new] = self.levels[np.asarray(levels, dtype=np.int64)]
         return (obs[:, PacingVectorEnv.VALUE] >= self._threshold - 1e-6).astype(np.int64)
+
+
+    def export(self, directory: str | Path) -> Any:
+        """Save the threshold agent behind the deployable policy interface: ``directory`` holds the numpy
+        :class:`policies.mlp_policy.MLPPolicy` (contexts ``afford, time_of_day, budget_share`` -> a distribution
+        over threshold levels; ``Policy.load(directory)`` reads it without torch) and ``pacer.json`` (the
+        threshold of each level, the block length and T), written after it, atomically. Returns the policy."""
+        from agents.export import export_policy
+        from sim_data.io import atomic_write
+
+        policy = export_policy(self.model, directory, feature_names=FEATURE_NAMES)
+        meta = {"levels": self.levels.tolist(), "block": self.block, "arrivals_per_day": self.arrivals_per_day,
+                "serve_if": "value >= levels[action]", "features": FEATURE_NAMES}
+        atomic_write(Path(directory) / PACER_FILE, lambda tmp: tmp.write_text(json.dumps(meta, indent=2)))
+        return policy
 
 
 def _ppo(venv: Any, seed: int, defaults: dict[str, Any], ppo_kwargs: dict[str, Any], reward_scale: float = 1.0):

@@ -432,6 +432,19 @@ def ads_bandit_record(quick: bool) -> dict:
                    variants=variants)
 
 
+def _pacer_export_matches(pacer: Any) -> bool:
+    """Export the threshold pacer (``ThresholdPacer.export``), load it back through the policy interface and
+    check that it picks the model's threshold on a grid of observations."""
+    from policies.policy import Policy
+
+    grid = np.stack(np.meshgrid(np.linspace(0, 2, 9), np.linspace(0, 1, 11), np.linspace(0, 1, 11)), -1)
+    obs = grid.reshape(-1, 3).astype(np.float32)
+    with tempfile.TemporaryDirectory() as tmp:
+        pacer.export(tmp)
+        loaded = Policy.load(tmp)
+        return bool(np.array_equal(loaded.predict(obs), pacer.model.predict(obs, deterministic=True)[0]))
+
+
 def ads_pacing_record(quick: bool) -> dict:
     """``ads_pacing_rl``: RL pacing vs linear pacing under a daily budget (CPM pricing), zero overruns required.
 
@@ -459,6 +472,7 @@ def ads_pacing_record(quick: bool) -> dict:
     _log(f"ads_pacing_rl: PPO threshold pacer, {days} days ({days * arrivals // block} agent steps)")
     rl = train_threshold_ppo(params, budget, arrivals, days, seed=TRAIN_SEED, block=block)
     rl_seconds = time.perf_counter() - start
+    exported_matches = _pacer_export_matches(rl)
     _log(f"ads_pacing_rl: PPO serve/skip pacer, {serve_skip_steps} env steps")
     serve_skip = train_pacing_ppo(params, budget, arrivals, serve_skip_steps, seed=TRAIN_SEED)
     serve_skip_seconds = time.perf_counter() - start - rl_seconds
@@ -491,7 +505,7 @@ def ads_pacing_record(quick: bool) -> dict:
                    cost_per_impression=float(params.cost_per_impression[0]), train_days=days,
                    train_steps=days * -(-arrivals // block), train_arrivals=days * arrivals, block=block,
                    train_seconds=round(rl_seconds, 1), train_seed=TRAIN_SEED, eval_seed=EVAL_SEED,
-                   oracle_kind="fluid LP bound on clicks per day", value_unit="clicks per day",
+                   exported_policy_matches=exported_matches, oracle_kind="fluid LP bound on clicks per day", value_unit="clicks per day",
                    seconds=round(time.perf_counter() - start, 1), variants=variants)
 
 

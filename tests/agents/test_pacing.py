@@ -3,6 +3,8 @@ hand-written threshold policy, and the RL pacers (threshold PPO and serve/skip P
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 
@@ -28,6 +30,7 @@ from agents.pacing_rl import (
 from envs.defaults import synthetic_click_params
 from envs.oracles import best_slates
 from envs.params import ClickParams
+from policies.policy import Policy
 
 T = 400
 
@@ -137,7 +140,7 @@ def test_the_threshold_env_replays_the_serve_skip_env_on_the_same_seed(bimodal):
     np.testing.assert_array_equal(clicks, greedy)
 
 
-def test_threshold_ppo_learns_to_skip_low_value_arrivals(bimodal):
+def test_threshold_ppo_learns_to_skip_low_value_arrivals(bimodal, tmp_path):
     import torch
 
     states = torch.as_tensor(_states(bimodal)[:, list(OBS_COLUMNS)])
@@ -151,6 +154,12 @@ def test_threshold_ppo_learns_to_skip_low_value_arrivals(bimodal):
         if days == 1:
             assert serves_low.mean() > 0.3  # 3 of 9 levels
     assert serves_low.max() < 0.2 and serves_low.mean() < 0.1
+    pacer.export(tmp_path / "pacer")
+    exported = Policy.load(tmp_path / "pacer")  # the numpy artefact, read without torch
+    np.testing.assert_array_equal(exported.predict(states.numpy()), pacer.model.predict(states.numpy(), deterministic=True)[0])
+    np.testing.assert_allclose(exported.action_dist(states.numpy())[:, :, 0], probs, atol=1e-5)
+    meta = json.loads((tmp_path / "pacer" / "pacer.json").read_text())
+    assert meta["levels"] == pacer.levels.tolist() and meta["block"] == 10
     out = compare_pacing({"rl": pacer, "linear": LinearPacing(TINY_T)}, bimodal, TINY_BUDGET, TINY_T, n_seeds=30,
                          seed=5)
     rl, lin = out["policies"]["rl"], out["policies"]["linear"]
