@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 from scipy import stats
 
-from envs._vector_base import NumpyVectorEnv
+from envs import NumpyVectorEnv
 
 KINDS = ("reward", "cost")
 MIN_EVAL_SEEDS = 30

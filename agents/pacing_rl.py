@@ -30,7 +30,7 @@ from gymnasium import spaces
 from gymnasium.vector.utils import batch_space
 
 from agents.pacing import PacingVectorEnv
-from envs._vector_base import NumpyVectorEnv
+from envs import NumpyVectorEnv
 from envs.params import ClickParams
 
 OBS_COLUMNS = (PacingVectorEnv.AFFORD, PacingVectorEnv.TIME, PacingVectorEnv.BUDGET)

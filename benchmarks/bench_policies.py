@@ -323,50 +323,11 @@ def lostsales_records(quick: bool, seed: int = TRAIN_SEED, overrides: dict | Non
 # ----------------------------------------------------------------------------------------------- ads
 
 
-def _segment_of(features: np.ndarray, table: np.ndarray) -> np.ndarray:
-    """Row index of each observation's context features in ``table`` (exact match of the feature rows)."""
-    dist = np.abs(features[:, None, :] - table[None, :, :]).sum(axis=2)
-    return np.argmin(dist, axis=1)
-
-
-class SegmentThompsonSlates:
-    """Thompson sampling per (context segment, item), one learner per run; a click-model-free slate bandit.
-
-    Exploration serves one item in the slot with the largest position bias (the env reports clicks per slate,
-    not per slot, so a single-item slate keeps the feedback per item); the learned policy fills every slot with
-    the items of highest posterior mean, the best in the first slot.
-
-    :param n_runs: independent learners.
-    :param n_contexts: context segments.
-    :param n_items: catalogue size.
-    """
-
-    def __init__(self, n_runs: int, n_contexts: int, n_items: int):
-        self.a = np.ones((n_runs, n_contexts, n_items))
-        self.b = np.ones((n_runs, n_contexts, n_items))
-        self.rows = np.arange(n_runs)
-
-    def explore(self, contexts: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-        theta = rng.beta(self.a[self.rows, contexts], self.b[self.rows, contexts])
-        return np.argmax(theta, axis=1)
-
-    def update(self, contexts: np.ndarray, items: np.ndarray, clicks: np.ndarray) -> None:
-        self.a[self.rows, contexts, items] += clicks
-        self.b[self.rows, contexts, items] += 1 - clicks
-
-    def greedy_slates(self, n_positions: int, slot_order: np.ndarray) -> np.ndarray:
-        """``(n_runs, n_contexts, K)`` slates: top-K items by posterior mean, placed by ``slot_order``."""
-        mean = self.a / (self.a + self.b)
-        top = np.argsort(-mean, axis=2, kind="stable")[:, :, :n_positions]
-        slates = np.empty_like(top)
-        slates[:, :, slot_order] = top
-        return slates
-
-
 def ads_bandit_record(quick: bool) -> dict:
     """``ads_bandit_obd``: a per-segment Thompson-sampling slate bandit on the AdAllocation env fit from the OBD
     sample, against the oracle's best slates (CTR = clicks per arrival)."""
     from agents.replay import ReplayPolicy
+    from agents.slate_ts import SegmentThompsonSlates, segment_of
     from envs.ad_allocation_vector import AdAllocationVectorEnv
     from envs.fit import fit_source
     from envs.oracles import best_slates
@@ -392,7 +353,7 @@ def ads_bandit_record(quick: bool) -> dict:
     empty = params.n_items
     learn_clicks = 0.0
     for _ in range(n_days * arrivals):
-        ctx = _segment_of(obs[:, : features.shape[1]], features)
+        ctx = segment_of(obs[:, : features.shape[1]], features)
         items = learner.explore(ctx, rng)
         slate = np.full((n_runs, params.n_positions), empty)
         slate[:, slot_order[0]] = items

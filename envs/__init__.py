@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import gymnasium as gym
 
+from envs._vector_base import NumpyVectorEnv
 from envs.params import BernoulliDemandParams, ClickParams, DemandParams, InventoryParams
 
 ENV_IDS = {
@@ -28,4 +29,5 @@ def register_envs() -> None:
 
 register_envs()
 
-__all__ = ["ENV_IDS", "BernoulliDemandParams", "ClickParams", "DemandParams", "InventoryParams", "register_envs"]
+__all__ = ["ENV_IDS", "BernoulliDemandParams", "ClickParams", "DemandParams", "InventoryParams", "NumpyVectorEnv",
+           "register_envs"]
