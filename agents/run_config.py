@@ -62,7 +62,7 @@ from pathlib import Path
 from typing import Any
 
 import envs
-from agents.sb3_algos import get_algorithm
+from agents.sb3_algos import SCHEDULED, get_algorithm, linear_schedule
 
 PARAM_SECTIONS: dict[str, dict[str, str]] = {
     # env id -> {params.json section: env keyword argument}
@@ -293,6 +293,9 @@ class RunConfig:
         _str("algo.policy", self.policy)
         if not isinstance(self.hyperparams, dict):
             raise _fail("algo.hyperparams", f"expected a table, found {type(self.hyperparams).__name__}")
+        for key in SCHEDULED:  # "lin_X" schedules are checked here, before a run directory is made
+            if isinstance(self.hyperparams.get(key), str):
+                linear_schedule(f"algo.hyperparams.{key}", self.hyperparams[key])
         _int("train.steps", self.steps, 1)
         _int("train.seed", self.seed, 0)
         _int("train.torch_threads", self.torch_threads, 1)

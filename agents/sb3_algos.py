@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import importlib
 import inspect
+import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -122,8 +123,8 @@ def linear_schedule(where: str, text: str) -> LinearSchedule:
         initial = float(text[4:])
     except ValueError:
         raise ValueError(f"{where}: expected a number or 'lin_X' (X decaying linearly to 0), found {text!r}") from None
-    if not initial > 0:
-        raise ValueError(f"{where}: expected 'lin_X' with X > 0, found {text!r}")
+    if not (math.isfinite(initial) and initial > 0):
+        raise ValueError(f"{where}: expected 'lin_X' with X a finite number > 0, found {text!r}")
     return LinearSchedule(initial)
 
 

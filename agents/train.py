@@ -293,10 +293,21 @@ def _versions() -> dict[str, str]:
             "torch": torch.__version__, "gymnasium": gym.__version__, "numpy": np.__version__}
 
 
-def _action_grid(config: RunConfig, action_space: gym.Space) -> np.ndarray | None:
-    """For a Box action, the grid the exported policy's degenerate distribution lives on."""
+def _action_grid(config: RunConfig, action_space: gym.Space, kwargs: dict[str, Any]) -> np.ndarray | None:
+    """For a Box action, the grid ``(entries, n_points)`` the exported policy's degenerate distribution lives on:
+    for Inventory's continuous actions every whole level (order, order-up-to level, price index) the env rounds
+    to, ``2 * l / top - 1`` (shorter rows padded with their last point); else ``n_price_levels`` (default 11)
+    evenly spaced points."""
     if not isinstance(action_space, gym.spaces.Box):
         return None
+    if config.env.id == "retailrl/Inventory-v0":
+        cfg = make_eval_env(config, kwargs).unwrapped.config
+        tops = [cfg.max_action] * cfg.n_products
+        if cfg.price_grid is not None:
+            tops += [cfg.price_grid.shape[1] - 1] * cfg.n_products
+        width = max(tops) + 1
+        return np.array([np.pad(2.0 * np.arange(t + 1) / max(t, 1) - 1.0, (0, width - t - 1), mode="edge")
+                         for t in tops])
     levels = int(config.env.kwargs.get("n_price_levels", 11))
     return np.linspace(action_space.low, action_space.high, max(levels, 2), axis=1).astype(np.float64)
 
@@ -352,7 +363,7 @@ def run_training(config: RunConfig, progress: bool = True, *, run_dir: str | Pat
         vecnormalize.training = False
     returns = evaluate_model(config, model, vecnormalize, kwargs)
     policy = export_policy(model, run_dir / POLICY_DIR, vecnormalize,
-                           action_grid=_action_grid(config, model.action_space))
+                           action_grid=_action_grid(config, model.action_space, kwargs))
     mean, lo, hi = interval95(returns)
     tail = recorder.returns[-max(1, len(recorder.returns) // 10):]
     metrics = {

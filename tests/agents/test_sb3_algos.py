@@ -3,6 +3,8 @@ with errors that say what to use instead."""
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pytest
 
@@ -108,9 +110,14 @@ def test_lin_learning_rate_decays_to_zero_and_survives_save(tmp_path):
     assert type(model).load(tmp_path / "m.zip").lr_schedule(0.5) == pytest.approx(5e-4)
 
 
-@pytest.mark.parametrize("bad", ["fast", "lin_", "lin_-1e-3", "lin_x"])
-def test_bad_schedule_is_named(tmp_path, bad):
+@pytest.mark.parametrize(("bad", "expected"), [
+    ("fast", "expected a number or 'lin_X'"), ("lin_", "expected a number or 'lin_X'"),
+    ("lin_x", "expected a number or 'lin_X'"), ("lin_-1e-3", "expected 'lin_X' with X a finite number > 0"),
+    ("lin_inf", "expected 'lin_X' with X a finite number > 0"), ("lin_1e999", "expected 'lin_X' with X a finite number > 0")])
+def test_bad_schedule_is_named_by_the_model_and_by_the_config(tmp_path, bad, expected):
     venv = make_vec_env(tiny_config(tmp_path, "PPO", TWO_PRICES, 100, {}), n_envs=2)
-    with pytest.raises(ValueError, match=r"algo.hyperparams.learning_rate: expected a number or 'lin_X'|"
-                                         r"expected 'lin_X' with X > 0"):
+    with pytest.raises(ValueError, match=r"algo\.hyperparams\.learning_rate: " + re.escape(expected)):
         make_model("PPO", venv, hyperparams={"learning_rate": bad})
+    with pytest.raises(ValueError, match=r"algo\.hyperparams\.learning_rate: " + re.escape(expected)):
+        tiny_config(tmp_path / "cfg", "PPO", TWO_PRICES, 100, {"learning_rate": bad})
+    assert not (tmp_path / "cfg").exists()  # refused before any run directory is made

@@ -157,3 +157,22 @@ def test_torch_backend_trains_on_the_run_s_device_and_repeats_with_the_seed(tmp_
     assert np.isfinite(first.metrics["eval"]["returns"]).all()
     if device == "cpu":  # CUDA kernels may reorder floating-point sums; on the CPU a seed fixes every number
         assert first.metrics["eval"]["returns"] == again.metrics["eval"]["returns"]
+
+
+def test_continuous_inventory_export_serves_every_level_the_env_rounds_to(tmp_path):
+    config = RunConfig.from_dict({
+        "name": "inv", "out": str(tmp_path),
+        "env": {"id": "retailrl/Inventory-v0", "n_envs": 2,
+                "kwargs": {"action_mode": "order_up_to", "action_type": "continuous", "observation": "scaled",
+                           "horizon": 20}},
+        "algo": {"name": "PPO", "hyperparams": {"n_steps": 32, "batch_size": 64, "n_epochs": 1}},
+        "train": {"steps": 64}, "eval": {"n_seeds": 2}})
+    result = run_training(config, progress=False)
+    env = make_eval_env(config).unwrapped
+    assert result.policy.action_grid.shape == (1, env.config.max_action + 1)  # every level, not 11 of them
+    obs = np.stack([env.reset(seed=s)[0] for s in range(5)] + [env.step(np.array([a]))[0]
+                                                                for a in np.linspace(-1, 1, 20)])
+    mean, _ = result.model.predict(result.vecnormalize.normalize_obs(obs), deterministic=True)
+    levels = env.config.integer_actions(mean).ravel()
+    exported = result.policy.action_dist(obs)[:, :, 0].argmax(axis=1)
+    np.testing.assert_array_equal(exported, levels)
