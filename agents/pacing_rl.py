@@ -157,6 +157,41 @@ class ThresholdPacer:
         return policy
 
 
+class _PolicyPredictor:
+    """A :class:`policies.policy.Policy` with SB3's ``predict(obs, deterministic=True) -> (actions, None)``."""
+
+    def __init__(self, policy: Any):
+        self.policy = policy
+
+    def predict(self, obs: np.ndarray, deterministic: bool = True) -> tuple[np.ndarray, None]:
+        if not deterministic:
+            raise ValueError("deterministic: an exported pacer acts by its policy's mode only")
+        return self.policy.predict(obs), None
+
+
+def load_pacer(directory: str | Path) -> ThresholdPacer:
+    """The pacer :meth:`ThresholdPacer.export` wrote, rebuilt without torch: it acts on
+    :class:`agents.pacing.PacingVectorEnv` observations exactly as the trained one does.
+
+    :raises FileNotFoundError: no ``pacer.json`` (or no policy artefact) in ``directory``.
+    :raises ValueError: a ``pacer.json`` without ``levels``, ``block`` or ``arrivals_per_day``, or an artefact whose
+        policy does not have one action per level.
+    """
+    from policies.policy import Policy
+
+    path = Path(directory) / PACER_FILE
+    if not path.is_file():
+        raise FileNotFoundError(f"{directory}: no {PACER_FILE}; write one with ThresholdPacer.export")
+    meta = json.loads(path.read_text())
+    missing = [k for k in ("levels", "block", "arrivals_per_day") if k not in meta]
+    if missing:
+        raise ValueError(f"{path}: lacks {missing}")
+    policy = Policy.load(directory)
+    if policy.n_actions != len(meta["levels"]):
+        raise ValueError(f"{path}: {len(meta['levels'])} levels, but the policy has {policy.n_actions} actions")
+    return ThresholdPacer(_PolicyPredictor(policy), np.asarray(meta["levels"]), meta["block"], meta["arrivals_per_day"])
+
+
 def _ppo(venv: Any, seed: int, defaults: dict[str, Any], ppo_kwargs: dict[str, Any], reward_scale: float = 1.0):
     import torch
     from stable_baselines3 import PPO

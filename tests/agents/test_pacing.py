@@ -24,6 +24,7 @@ from agents.pacing_rl import (
     OBS_COLUMNS,
     ThresholdPacer,
     ThresholdPacingVectorEnv,
+    load_pacer,
     train_pacing_ppo,
     train_threshold_ppo,
 )
@@ -160,9 +161,10 @@ def test_threshold_ppo_learns_to_skip_low_value_arrivals(bimodal, tmp_path):
     np.testing.assert_allclose(exported.action_dist(states.numpy())[:, :, 0], probs, atol=1e-5)
     meta = json.loads((tmp_path / "pacer" / "pacer.json").read_text())
     assert meta["levels"] == pacer.levels.tolist() and meta["block"] == 10
-    out = compare_pacing({"rl": pacer, "linear": LinearPacing(TINY_T)}, bimodal, TINY_BUDGET, TINY_T, n_seeds=30,
-                         seed=5)
+    out = compare_pacing({"rl": pacer, "linear": LinearPacing(TINY_T), "loaded": load_pacer(tmp_path / "pacer")},
+                         bimodal, TINY_BUDGET, TINY_T, n_seeds=30, seed=5)
     rl, lin = out["policies"]["rl"], out["policies"]["linear"]
+    assert out["policies"]["loaded"]["clicks_per_day"] == rl["clicks_per_day"]  # the artefact acts the same
     assert rl["overruns"] == 0 and rl["clicks"] > 1.4 * lin["clicks"] and rl["ratio"] > 0.95
 
 
@@ -206,3 +208,11 @@ def test_rl_pacing_refuses_bad_arguments(bimodal):
         ThresholdPacer(object(), np.array([0.0, 1.0]), 5, 10)
     with pytest.raises(ValueError, match="threshold"):
         ThresholdPacing(float("nan"))
+
+
+def test_load_pacer_says_what_is_missing(tmp_path):
+    with pytest.raises(FileNotFoundError, match=r"no pacer.json; write one with ThresholdPacer.export"):
+        load_pacer(tmp_path)
+    (tmp_path / "pacer.json").write_text(json.dumps({"levels": [0.0, 1.0]}))
+    with pytest.raises(ValueError, match=r"lacks \['block', 'arrivals_per_day'\]"):
+        load_pacer(tmp_path)
