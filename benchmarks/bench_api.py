@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import json
 import os
 import shutil
@@ -145,6 +146,24 @@ class ServerProcess:
         self.stop()
         raise RuntimeError(f"the server did not become healthy in {timeout_s:g} s: {self.log_tail()}")
 
+    def cpu_seconds(self) -> float:
+        """CPU time (user + system) used so far by the server and its workers (its process group; Linux ``/proc``).
+
+        Per request, this is robust to other load on the machine, unlike latency.
+        """
+        tick = os.sysconf("SC_CLK_TCK")
+        total = 0
+        for entry in Path("/proc").iterdir():
+            if not entry.name.isdigit():
+                continue
+            try:
+                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            except (OSError, IndexError):
+                continue  # the process ended meanwhile
+            if int(fields[2]) == self.proc.pid:  # pgrp (field 5 of stat)
+                total += int(fields[11]) + int(fields[12])  # utime + stime (fields 14, 15)
+        return total / tick
+
     def log_tail(self, n: int = 3000) -> str:
         return self.log_path.read_text(errors="replace")[-n:] if self.log_path.exists() else ""
 
@@ -234,9 +253,10 @@ class HttpPool:
     async def _exchange(conn, request: bytes) -> tuple[int, bytes]:
         reader, writer = conn
         writer.write(request)
-        status = int((await reader.readline()).split(b" ", 2)[1])
+        head = await reader.readuntil(b"\r\n\r\n")
+        status = int(head.split(b" ", 2)[1])
         length = 0
-        while (line := await reader.readline()) not in (b"\r\n", b""):
+        for line in head.split(b"\r\n")[1:]:
             name, _, value = line.partition(b":")
             if name.strip().lower() == b"content-length":
                 length = int(value)
@@ -255,7 +275,9 @@ async def run_load(base_url: str, token: str, decision_point: str, *, rate: floa
     """Open-loop load: ``rate`` decisions/s for ``duration_s``, each followed by its reward (bounded in count).
 
     Latency is measured from the moment a request was *due* (not when a connection became free), so queueing in
-    the client counts against the server as it would for real callers.
+    the client counts against the server as it would for real callers (no coordinated omission). The client's
+    objects that exist at the start are frozen out of its garbage collector for the run, so the client's own GC
+    pauses are not reported as server latency.
 
     :param prefix: event ids are ``<prefix>-<i>``.
     :param stop: set it to stop sending early (requests in flight finish).
@@ -294,6 +316,10 @@ async def run_load(base_url: str, token: str, decision_point: str, *, rate: floa
         result.acked_rewards[event_id] = rewards[i]
 
     tasks = []
+    # The generator's own full garbage collections (numpy, pandas... are loaded here) pause it for 100+ ms, which
+    # would show up as server latency: keep what exists now out of them for the run.
+    gc.collect()
+    gc.freeze()
     start = time.perf_counter()
     try:
         for i in range(total):
@@ -308,8 +334,20 @@ async def run_load(base_url: str, token: str, decision_point: str, *, rate: floa
         await asyncio.gather(*tasks)
     finally:
         await pool.close()
+        gc.unfreeze()
     result.elapsed_s = time.perf_counter() - start
     return result
+
+
+def run(coro):
+    """Run ``coro`` on uvloop when it is installed (it comes with ``uvicorn[standard]``): the load generator shares
+    the server's cores, so its own CPU per request must stay small."""
+    try:
+        import uvloop
+    except ImportError:
+        return asyncio.run(coro)
+    with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+        return runner.run(coro)
 
 
 def main(argv: list[str] | None = None) -> dict:
@@ -333,15 +371,25 @@ def main(argv: list[str] | None = None) -> dict:
         try:
             token = seeded.tokens["service"]
             if args.warmup > 0:
-                asyncio.run(run_load(server.base_url, token, seeded.decision_point, rate=args.rate,
-                                     duration_s=args.warmup, prefix="warmup"))
-            result = asyncio.run(run_load(server.base_url, token, seeded.decision_point, rate=args.rate,
-                                          duration_s=args.duration))
+                run(run_load(server.base_url, token, seeded.decision_point, rate=args.rate,
+                             duration_s=args.warmup, prefix="warmup"))
+            cpu_before, load_before, client_before = server.cpu_seconds(), os.getloadavg(), time.process_time()
+            result = run(run_load(server.base_url, token, seeded.decision_point, rate=args.rate,
+                                  duration_s=args.duration))
+            cpu_s = server.cpu_seconds() - cpu_before
+            client_s = time.process_time() - client_before
         finally:
             server.stop()
         summary = {"benchmark": "decision API load", "rate": args.rate, "duration_s": args.duration,
                    "workers": args.workers, "batch_wait_ms": args.batch_wait_ms, "server_cpus": args.cpus or "all", "cpu_count": os.cpu_count(),
-                   "load_average": os.getloadavg(), "policy": f"VW cb_explore_adf, {N_ACTIONS} actions",
+                   "load_average_before": load_before, "load_average_after": os.getloadavg(),
+                   "server_cpu_s": round(cpu_s, 2),
+                   "server_cpu_ms_per_request": round(1000 * cpu_s / max(1, result.sent_decisions
+                                                                         + len(result.acked_decisions)), 3),
+                   "server_cpu_ms_per_decision_and_reward": round(1000 * cpu_s / max(1, result.sent_decisions), 3),
+                   "load_generator_cpu_ms_per_request": round(1000 * client_s / max(1, result.sent_decisions
+                                                                                    + len(result.acked_decisions)), 3),
+                   "policy": f"VW cb_explore_adf, {N_ACTIONS} actions",
                    "database": url.split(":", 1)[0], **result.summary()}
     print(json.dumps(summary, indent=2))
     return summary

@@ -2,8 +2,8 @@
 
 Run: ``.venv/bin/python -m benchmarks.bench_inventory_seeds [--seeds 0 1 2 ...] [--workers N] [--only NAME ...]``.
 Trains ``configs/inventory_backorder_ppo.toml`` and ``configs/inventory_lostsales_ppo.toml`` exactly as
-``retailrl bench policies`` does (:func:`benchmarks.bench_policies.inventory_backorder_record` and
-:func:`~benchmarks.bench_policies.lostsales_records`, evaluated on the same held-out seeds), once per training seed,
+``retailrl bench policies`` does (:func:`benchmarks.bench_inventory.inventory_backorder_record` and
+:func:`~benchmarks.bench_inventory.lostsales_records`, evaluated on the same held-out seeds), once per training seed,
 ``--workers`` processes at a time (each PPO uses one torch thread). Prints a JSON list, one summary per record:
 the ratio per seed, how many seeds meet the target, the median and the worst ratio. A single run's ``met`` says
 little about a learner: this says how often it is met.
@@ -24,13 +24,13 @@ RECORDS = ("inventory_backorder_ppo", "inventory_lostsales_rl")
 
 
 def _one(name: str, seed: int, variant: str, overrides: dict, eval_seed: int) -> dict:
-    from benchmarks import bench_policies
+    from benchmarks import bench_inventory
 
     kwargs = {"seed": seed, "overrides": overrides or None, "eval_seed": eval_seed}
     if name == "inventory_backorder_ppo":
-        record = bench_policies.inventory_backorder_record(False, **kwargs)
+        record = bench_inventory.inventory_backorder_record(False, **kwargs)
     else:
-        record = next(r for r in bench_policies.lostsales_records(False, **kwargs) if r["name"] == name)
+        record = next(r for r in bench_inventory.lostsales_records(False, **kwargs) if r["name"] == name)
     return {"name": name, "variant": variant, "overrides": overrides, "seed": seed, "ratio": record["ratio"],
             "ci": record["ci"], "value": record["value"], "target": record["target"], "met": record["met"],
             "seconds": record["seconds"]}
@@ -73,7 +73,7 @@ def main(argv: list[str] | None = None) -> list[dict]:
     parser.add_argument("--eval-seed", type=int, default=None,
                         help="evaluation seed (default: the records'); tune on another one than you report")
     args = parser.parse_args(argv)
-    from benchmarks.bench_policies import EVAL_SEED
+    from benchmarks._records import EVAL_SEED
 
     eval_seed = EVAL_SEED if args.eval_seed is None else args.eval_seed
     variants = [parse_variant(v) for v in args.variant]

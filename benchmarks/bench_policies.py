@@ -7,8 +7,9 @@ ratio unless ``target_on`` says otherwise), ``met``, the instance's parameters, 
 baselines on the same evaluation seeds. ``--quick`` runs tiny training budgets (for tests): its numbers are
 finite but its targets are not expected to be met.
 
-RL records train PPO (stable-baselines3) directly on the native vector envs through :class:`envs.sb3_vec_env.SB3VecEnv`,
-with a bounded number of env steps (in the record as ``train_steps``), on the CPU with one torch thread.
+RL records train on the CPU with one torch thread and a bounded number of env steps (``train_steps``): the
+inventory records train the shipped configs through ``agents.train.run_training`` (:mod:`benchmarks.bench_inventory`),
+the pacing record the pacers of ``agents/pacing_rl.py``, the speed record PPO on the native vector env.
 """
 
 from __future__ import annotations
@@ -16,7 +17,6 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import sys
 import tempfile
 import time
 from collections.abc import Callable
@@ -25,32 +25,18 @@ from typing import Any
 
 import numpy as np
 
-from agents.evaluate import MIN_EVAL_SEEDS, evaluate_policy, ratio_interval, sb3_actor
-
-EVAL_SEED = 1_000_003
-TRAIN_SEED = 7
-LOSTSALES_PUBLISHED = 4.73  # Zipkin (2008), Poisson(5), L = 4, h = 1, p = 4
+from agents.evaluate import MIN_EVAL_SEEDS, evaluate_policy, ratio_interval
+from benchmarks._records import EVAL_SEED, TRAIN_SEED, log, record
+from benchmarks.bench_inventory import inventory_backorder_record, lostsales_records
 
 
-def _log(message: str) -> None:
-    print(f"[bench_policies] {message}", file=sys.stderr, flush=True)
-
-
-def _record(name: str, result: dict[str, Any], target: float | None, met: bool | None, **params: Any) -> dict:
-    return {"name": name, "value": result["value"], "oracle": result["oracle"], "ratio": result["ratio"],
-            "ci": result["ci"], "target": target, "met": met, "n_eval_seeds": result.get("n_seeds"), **params}
-
-
-def _ppo(venv: Any, seed: int, normalize: bool, **kwargs: Any):
+def _ppo(venv: Any, seed: int, **kwargs: Any):
     import torch
     from stable_baselines3 import PPO
-    from stable_baselines3.common.vec_env import VecNormalize
 
     torch.set_num_threads(1)
     venv.seed(seed)
-    env = VecNormalize(venv, norm_obs=normalize, norm_reward=True, gamma=kwargs.get("gamma", 0.99)) if normalize else venv
-    model = PPO("MlpPolicy", env, seed=seed, device="cpu", verbose=0, **kwargs)
-    return model, env
+    return PPO("MlpPolicy", venv, seed=seed, device="cpu", verbose=0, **kwargs)
 
 
 # ----------------------------------------------------------------------------------------------- pricing
@@ -124,7 +110,7 @@ def pricing_scanner_record(quick: bool, panel: str = "cracker") -> dict:
         demand = _scanner_demand(Path(tmp), panel)
     opt_prices, opt_profit = optimal_static_prices(demand)
     grid = demand.price_grid(n_levels)
-    _log(f"pricing_scanner: UCB over {n_levels}^{demand.n_products} price vectors, {periods} periods x 30 runs")
+    log(f"pricing_scanner: UCB over {n_levels}^{demand.n_products} price vectors, {periods} periods x 30 runs")
     start = time.perf_counter()
     run = grid_ucb_pricing(demand, n_levels, periods, MIN_EVAL_SEEDS, EVAL_SEED)
     learned_prices = grid[np.arange(demand.n_products), run["learned_index"]]  # (runs, N)
@@ -139,185 +125,10 @@ def pricing_scanner_record(quick: bool, panel: str = "cracker") -> dict:
         "fixed_mid_range_price": {"ratio": float(expected_profit(demand, mid) / opt_profit)},
         "ucb_learning_average": ratio_interval(run["mean_profit"], opt_profit),
     }
-    return _record("pricing_scanner", result, 0.97, bool(result["ratio"] >= 0.97), algorithm="grid_ucb",
+    return record("pricing_scanner", result, 0.97, bool(result["ratio"] >= 0.97), algorithm="grid_ucb",
                    panel=panel, products=demand.product_names, n_price_levels=n_levels, train_periods=periods,
                    oracle_prices=opt_prices.tolist(), value_unit="expected profit per period (exact, per learned run)",
                    seconds=round(time.perf_counter() - start, 1), variants=variants)
-
-
-# ----------------------------------------------------------------------------------------------- inventory
-
-
-def _inventory_venv_factory(params: Any, action_mode: str, horizon: int, **kwargs: Any) -> Callable[[int], Any]:
-    from envs.inventory_vector import InventoryVectorEnv
-
-    return lambda n: InventoryVectorEnv(n, params, action_mode=action_mode, horizon=horizon, **kwargs)
-
-
-def _policy_env_kwargs(config: Any) -> dict[str, Any]:
-    """The env arguments the trained policy's observations and actions depend on (for its evaluation envs)."""
-    return {k: config.env.kwargs[k] for k in ("observation", "action_type") if k in config.env.kwargs}
-
-
-CONFIGS = Path(__file__).resolve().parents[1] / "configs"
-BACKORDER_CONFIG = CONFIGS / "inventory_backorder_ppo.toml"
-"""PPO for ``inventory_backorder_ppo`` as shipped: scaled observation, learning rate decaying linearly to 0, and,
-because with order-up-to actions an action's cost shows L = 2 periods later, a short discount (0.9)."""
-LOSTSALES_CONFIG = CONFIGS / "inventory_lostsales_ppo.toml"
-"""PPO for ``inventory_lostsales_rl`` as shipped: a little entropy keeps PPO from settling on a near-constant order
-quantity (a local optimum around 5.245 per period)."""
-
-
-def _inventory_run_config(config_path: Path, steps: int | None, seed: int, overrides: dict | None = None) -> Any:
-    """A shipped inventory config with ``seed``, ``steps`` and ``overrides`` (for tuning sweeps): keys ``env.X``
-    set env argument X, dotted keys ``a.b`` set ``hyperparams[a][b]``, the others set hyper-parameters."""
-    from dataclasses import replace
-
-    from agents.run_config import RunConfig
-
-    hyperparams: dict[str, Any] = {}
-    env_kwargs: dict[str, Any] = {}
-    config = RunConfig.from_toml(config_path)
-    for key, value in (overrides or {}).items():
-        if key.startswith("env."):
-            env_kwargs[key[4:]] = value
-        elif "." in key:
-            outer, inner = key.split(".", 1)
-            hyperparams[outer] = {**config.hyperparams.get(outer, {}), **hyperparams.get(outer, {}), inner: value}
-        else:
-            hyperparams[key] = value
-    config = config.with_overrides(steps=steps, seed=seed, device="cpu", register=False,
-                                   hyperparams=hyperparams or None)
-    if env_kwargs:
-        config.env = replace(config.env, kwargs={**config.env.kwargs, **env_kwargs})
-        config.validate()
-    return config
-
-
-def _train_inventory_ppo(config: Any) -> tuple[Any, Any]:
-    """Train an inventory config through :func:`agents.train.run_training` (the path ``retailrl train`` takes);
-    returns ``(model, vecnormalize)``."""
-    from agents.train import run_training
-
-    with tempfile.TemporaryDirectory() as tmp:
-        result = run_training(config, progress=False, run_dir=Path(tmp) / "run")
-    return result.model, result.vecnormalize
-
-
-def _config_params(config: Any) -> Any:
-    from agents.train import env_kwargs
-
-    return env_kwargs(config)["params"]
-
-
-def inventory_backorder_record(quick: bool, seed: int = TRAIN_SEED, overrides: dict | None = None,
-                               eval_seed: int = EVAL_SEED) -> dict:
-    """``inventory_backorder_ppo``: PPO with order-up-to actions vs the exact base-stock optimum (S* = 37).
-
-    :param seed: the training seed; ``overrides``: of the config (for tuning sweeps; see
-        :func:`_inventory_run_config`); ``eval_seed``: the evaluation seed (sweeps tune on another).
-    """
-    from agents.baselines_inventory import BaseStockPolicy, lead_time_cost, tune_base_stock, tune_s_S
-    from agents.run_config import RunConfig
-
-    steps = 4096 if quick else RunConfig.from_toml(BACKORDER_CONFIG).steps
-    config = _inventory_run_config(BACKORDER_CONFIG, steps, seed, overrides)
-    params = _config_params(config)
-    levels, oracle = tune_base_stock(params)
-    horizon, warmup = (200 if quick else 1000), 20
-    mean = float(params.demand_mean.max())
-    make = _inventory_venv_factory(params, "order_up_to", horizon)
-    make_policy_env = _inventory_venv_factory(params, "order_up_to", horizon, **_policy_env_kwargs(config))
-    _log(f"inventory_backorder_ppo: PPO, {steps} env steps, seed {seed}")
-    start = time.perf_counter()
-    model, vecnormalize = _train_inventory_ppo(config)
-    act = sb3_actor(model, vecnormalize)
-    result = evaluate_policy(act, make_policy_env, seed=eval_seed, oracle=oracle, kind="cost", per_period=True,
-                             warmup=warmup)
-    seconds = round(time.perf_counter() - start, 1)
-    first_env = make_policy_env(MIN_EVAL_SEEDS)
-    chosen = np.asarray(act(first_env.reset(seed=eval_seed)[0]))
-    if first_env.config.action_type == "continuous":
-        chosen = first_env.config.integer_actions(chosen)
-    level = int(np.bincount(chosen.reshape(-1)).argmax())
-    base = evaluate_policy(BaseStockPolicy(levels, 1, params.lead_time), make, seed=eval_seed, oracle=oracle,
-                           kind="cost", per_period=True, warmup=warmup)
-    h, b = float(params.holding_cost.max()), float(params.backorder_cost.max())
-    s, big_s, ss_cost = tune_s_S(mean, params.lead_time, h, b)
-    target = 1 / 1.01
-    return _record("inventory_backorder_ppo", result, target, bool(result["ratio"] >= target), algorithm="PPO",
-                   action_mode="order_up_to", demand=f"Poisson({mean:g})", lead_time=params.lead_time, holding_cost=h,
-                   backorder_cost=b, oracle_level=int(levels[0]), train_steps=steps, train_seed=seed,
-                   eval_horizon=horizon, eval_warmup=warmup, value_unit="cost per period", seconds=seconds,
-                   config=BACKORDER_CONFIG.name, ppo=config.hyperparams, env_kwargs=config.env.kwargs,
-                   ppo_initial_level=level,
-                   ppo_initial_level_exact_cost=float(lead_time_cost([level], mean, params.lead_time, h, b)[0]),
-                   variants={"base_stock_37_simulated": _strip(base), "s_S_exact": {"s": s, "S": big_s, "cost": ss_cost}})
-
-
-def _strip(result: dict) -> dict:
-    return {k: v for k, v in result.items() if k != "values"}
-
-
-def lostsales_records(quick: bool, seed: int = TRAIN_SEED, overrides: dict | None = None,
-                      eval_seed: int = EVAL_SEED) -> list[dict]:
-    """``inventory_lostsales_vi`` and ``inventory_lostsales_rl`` (Zipkin 2008, L = 4, p = 4), myopic baseline.
-
-    :param seed: the training seed; ``overrides``: of the config (for tuning sweeps; see
-        :func:`_inventory_run_config`); ``eval_seed``: the evaluation seed (sweeps tune on another).
-    """
-    from agents.baselines_inventory import BaseStockPolicy, LostSalesTablePolicy, myopic_lost_sales
-    from agents.run_config import RunConfig
-    from envs.defaults import zipkin_lost_sales_params
-    from envs.lost_sales import lost_sales_optimal
-
-    params = zipkin_lost_sales_params()
-    config = RunConfig.from_toml(LOSTSALES_CONFIG)
-    if _config_params(config).to_dict() != params.to_dict():
-        raise ValueError(f"{LOSTSALES_CONFIG.name}: [env.params.inventory] is not Zipkin's instance "
-                         "(envs.defaults.zipkin_lost_sales_params); the record compares against that instance")
-    lead = params.lead_time
-    horizon, warmup = (300 if quick else 2000), 20
-    make = _inventory_venv_factory(params, "quantity", horizon)
-    start = time.perf_counter()
-    sol = lost_sales_optimal(5.0, lead, 1.0, 4.0)
-    vi_seconds = round(time.perf_counter() - start, 1)
-    vi_sim = evaluate_policy(LostSalesTablePolicy(sol.policy), make, seed=eval_seed, oracle=LOSTSALES_PUBLISHED,
-                             kind="cost", per_period=True, warmup=warmup)
-    vi = {"value": sol.average_cost, "oracle": LOSTSALES_PUBLISHED, "ratio": LOSTSALES_PUBLISHED / sol.average_cost,
-          "ci": vi_sim["ci"], "n_seeds": vi_sim["n_seeds"]}
-    instance = {"demand": "Poisson(5)", "lead_time": lead, "holding_cost": 1.0, "lost_sale_cost": 4.0}
-    vi_record = _record("inventory_lostsales_vi", vi, LOSTSALES_PUBLISHED / (LOSTSALES_PUBLISHED + 0.02),
-                        bool(abs(sol.average_cost - LOSTSALES_PUBLISHED) <= 0.02), algorithm="relative value iteration",
-                        **instance, tolerance=0.02, vi_bounds=[sol.lower, sol.upper], vi_iterations=sol.iterations,
-                        seconds=vi_seconds, ci_note="ci: the VI policy simulated in the env over the evaluation seeds",
-                        simulated_cost=_strip(vi_sim)["value"], value_unit="average cost per period (exact)")
-    myopic = myopic_lost_sales(5.0, lead, 1.0, 4.0)
-    myopic_sim = evaluate_policy(LostSalesTablePolicy(myopic.policy), make, seed=eval_seed, oracle=sol.average_cost,
-                                 kind="cost", per_period=True, warmup=warmup)
-    base_sim = evaluate_policy(BaseStockPolicy(sol.base_stock_level, 1, lead, "quantity", make(1).config.max_action),
-                               make, seed=eval_seed, oracle=sol.average_cost, kind="cost", per_period=True, warmup=warmup)
-    steps = 4096 if quick else config.steps
-    _log(f"inventory_lostsales_rl: PPO, {steps} env steps, seed {seed}")
-    start = time.perf_counter()
-    config = _inventory_run_config(LOSTSALES_CONFIG, steps, seed, overrides)
-    model, vecnormalize = _train_inventory_ppo(config)
-    make_policy_env = _inventory_venv_factory(params, "quantity", horizon, **_policy_env_kwargs(config))
-    rl = evaluate_policy(sb3_actor(model, vecnormalize), make_policy_env, seed=eval_seed, oracle=sol.average_cost,
-                         kind="cost", per_period=True, warmup=warmup)
-    target = 1 / 1.03
-    rl_record = _record("inventory_lostsales_rl", rl, target, bool(rl["ratio"] >= target), algorithm="PPO",
-                        action_mode="quantity", **instance, oracle_source="value iteration (inventory_lostsales_vi)",
-                        train_steps=steps, train_seed=seed, eval_horizon=horizon, eval_warmup=warmup,
-                        value_unit="cost per period", config=LOSTSALES_CONFIG.name, ppo=config.hyperparams,
-                        env_kwargs=config.env.kwargs,
-                        seconds=round(time.perf_counter() - start, 1), variants={
-                            "myopic_exact": {"value": myopic.average_cost, "ratio": sol.average_cost / myopic.average_cost},
-                            "myopic_simulated": _strip(myopic_sim),
-                            "best_base_stock_exact": {"level": sol.base_stock_level, "value": sol.base_stock_cost,
-                                                      "ratio": sol.average_cost / sol.base_stock_cost},
-                            "best_base_stock_simulated": _strip(base_sim)})
-    return [vi_record, rl_record]
 
 
 # ----------------------------------------------------------------------------------------------- ads
@@ -341,7 +152,7 @@ def ads_bandit_record(quick: bool) -> dict:
     n_days, arrivals = (3 if quick else 300), 1000
     budget = 1e9  # the budget never binds: the oracle's best slates are the optimum
     oracle = best_slates(params)["expected_reward_per_arrival"]
-    _log(f"ads_bandit_obd: Thompson sampling per segment, {n_days} days x {arrivals} arrivals x 30 runs")
+    log(f"ads_bandit_obd: Thompson sampling per segment, {n_days} days x {arrivals} arrivals x 30 runs")
     start = time.perf_counter()
     n_runs = MIN_EVAL_SEEDS
     env = AdAllocationVectorEnv(n_runs, params, budget, arrivals)
@@ -380,7 +191,7 @@ def ads_bandit_record(quick: bool) -> dict:
                 "uniform_random_simulated": per_arrival(uniform),
                 "learning_phase_single_slot": {"ctr_per_arrival": learn_clicks / (n_days * arrivals),
                                                "ratio": learn_clicks / (n_days * arrivals) / oracle}}
-    return _record("ads_bandit_obd", result, 0.90, bool(result["ratio"] >= 0.90),
+    return record("ads_bandit_obd", result, 0.90, bool(result["ratio"] >= 0.90),
                    algorithm="Thompson sampling per (segment, item), single-slot exploration, greedy slates",
                    source="obd sample, campaign all (fit on the random policy's logs)", n_contexts=params.n_contexts,
                    n_items=params.n_items, n_positions=params.n_positions, train_arrivals=n_days * arrivals,
@@ -430,11 +241,11 @@ def ads_pacing_record(quick: bool) -> dict:
     days, serve_skip_steps = (20, 4096) if quick else (3000, 1_500_000)
     n_seeds = MIN_EVAL_SEEDS if quick else 50
     start = time.perf_counter()
-    _log(f"ads_pacing_rl: PPO threshold pacer, {days} days ({days * arrivals // block} agent steps)")
+    log(f"ads_pacing_rl: PPO threshold pacer, {days} days ({days * arrivals // block} agent steps)")
     rl = train_threshold_ppo(params, budget, arrivals, days, seed=TRAIN_SEED, block=block)
     rl_seconds = time.perf_counter() - start
     exported_matches = _pacer_export_matches(rl)
-    _log(f"ads_pacing_rl: PPO serve/skip pacer, {serve_skip_steps} env steps")
+    log(f"ads_pacing_rl: PPO serve/skip pacer, {serve_skip_steps} env steps")
     serve_skip = train_pacing_ppo(params, budget, arrivals, serve_skip_steps, seed=TRAIN_SEED)
     serve_skip_seconds = time.perf_counter() - start - rl_seconds
     threshold = lp_threshold(params, budget, arrivals)
@@ -454,7 +265,7 @@ def ads_pacing_record(quick: bool) -> dict:
               "n_seeds": n_seeds}
     variants["ppo_serve_skip"] |= {"train_steps": serve_skip_steps, "train_seconds": round(serve_skip_seconds, 1)}
     variants["lp_threshold"]["threshold"] = threshold
-    return _record("ads_pacing_rl", result, 1.10, met,
+    return record("ads_pacing_rl", result, 1.10, met,
                    algorithm=f"PPO choosing a value threshold every {block} arrivals (gamma 1, GAE 0.95)",
                    target_on="rl clicks / linear-pacing clicks (ratio of means and lower end of the per-day "
                              "ratio's 95% interval), zero overruns, rl spend <= linear spend",
@@ -482,7 +293,7 @@ def train_speed_record(quick: bool) -> dict:
 
     steps = 8192 if quick else 65_536
     venv = SB3VecEnv(gym.make_vec("retailrl/Pricing-v0", num_envs=8, vectorization_mode="vector_entry_point"))
-    model, _ = _ppo(venv, TRAIN_SEED, normalize=False, n_steps=256, batch_size=256, n_epochs=10)
+    model = _ppo(venv, TRAIN_SEED, n_steps=256, batch_size=256, n_epochs=10)
     start = time.perf_counter()
     model.learn(total_timesteps=steps)
     rate = steps / (time.perf_counter() - start)
@@ -534,7 +345,7 @@ def compute_records(only: list[str] | None = None, quick: bool = False) -> list[
         done.add(fn)
         start = time.perf_counter()
         out = BENCHMARKS[fn](quick)
-        _log(f"{fn}: {time.perf_counter() - start:.1f} s")
+        log(f"{fn}: {time.perf_counter() - start:.1f} s")
         records += [r for r in (out if isinstance(out, list) else [out]) if r["name"] in wanted]
     return records
 
