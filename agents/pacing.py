@@ -10,7 +10,7 @@ click paid), so no policy can overrun the budget.
 
 * :class:`LinearPacing`: serve while the spend so far is below the linear schedule ``budget * (t + 1) / T``.
 * :class:`GreedyPacing`: serve every shopper until the budget is gone.
-* :class:`ThresholdPacing` with :func:`lp_threshold`: serve only the arrivals the fluid LP serves in full.
+* :class:`StaticThresholdPacing` with :func:`lp_threshold`: serve only the arrivals the fluid LP serves in full.
 * :func:`fluid_pacing_bound`: the fluid LP (a fractional knapsack over day part x context): an upper bound on
   expected clicks per day for any pacing of the given slates.
 * :func:`compare_pacing`: policies on the same evaluation seeds (common random numbers), clicks, spend and
@@ -160,7 +160,7 @@ class GreedyPacing:
         return np.ones(np.asarray(obs).shape[0], dtype=np.int64)
 
 
-class ThresholdPacing:
+class StaticThresholdPacing:
     """Serve the arrivals whose ``value`` (observation column :attr:`PacingVectorEnv.VALUE`) is at least
     ``threshold``, all day, while budget remains: a static hand-written policy.
 
@@ -178,7 +178,7 @@ class ThresholdPacing:
 
 def lp_threshold(params: ClickParams, budget: float, arrivals_per_day: int, slates: Any = None) -> float:
     """The smallest arrival ``value`` (as in :class:`PacingVectorEnv`) that the fluid LP serves in full; with it,
-    :class:`ThresholdPacing` serves what the LP serves except the LP's one fractionally served (marginal) group."""
+    :class:`StaticThresholdPacing` serves what the LP serves except the LP's one fractionally served (marginal) group."""
     env = PacingVectorEnv(1, params, budget, arrivals_per_day, slates)
     share = np.asarray(fluid_pacing_bound(params, budget, arrivals_per_day, env.slates)["serve_share"])
     full = share.min(axis=0) >= 1.0 - 1e-12  # contexts served in full in every day part

@@ -232,8 +232,9 @@ def train_threshold_ppo(params: ClickParams, budget: float, arrivals_per_day: in
     steps_per_day = -(-env.arrivals_per_day // env.block)
     defaults = {"n_steps": 2 * steps_per_day, "batch_size": 8 * steps_per_day, "n_epochs": 10, "gamma": 1.0,
                 "gae_lambda": 0.95, "learning_rate": 3e-4, "ent_coef": 0.0, "policy_kwargs": {"net_arch": [64, 64]}}
+    days = _check_whole("days", days, 1)  # before PPO is built
     model = _ppo(env, seed, defaults, ppo_kwargs)
-    model.learn(total_timesteps=_check_whole("days", days, 1) * steps_per_day, progress_bar=progress)
+    model.learn(total_timesteps=days * steps_per_day, progress_bar=progress)
     return ThresholdPacer(model, env.levels, env.block, env.arrivals_per_day)
 
 

@@ -228,7 +228,7 @@ def ads_pacing_record(quick: bool) -> dict:
     from agents.pacing import (
         GreedyPacing,
         LinearPacing,
-        ThresholdPacing,
+        StaticThresholdPacing,
         compare_pacing,
         cpm_params,
         lp_threshold,
@@ -250,7 +250,7 @@ def ads_pacing_record(quick: bool) -> dict:
     serve_skip_seconds = time.perf_counter() - start - rl_seconds
     threshold = lp_threshold(params, budget, arrivals)
     cmp = compare_pacing({"rl": rl, "ppo_serve_skip": serve_skip, "linear": LinearPacing(arrivals),
-                          "greedy": GreedyPacing(), "lp_threshold": ThresholdPacing(threshold)},
+                          "greedy": GreedyPacing(), "lp_threshold": StaticThresholdPacing(threshold)},
                          params, budget, arrivals, n_seeds=n_seeds, seed=EVAL_SEED)
     linear_days = np.asarray(cmp["policies"]["linear"]["clicks_per_day"])
     variants = {}

@@ -55,6 +55,22 @@ def _sandwich(prob: ClickLikelihood, theta: np.ndarray, rows_of: sparse.csr_matr
     return (j_inv @ (scores.T @ scores).toarray() @ j_inv)[:p, :p]
 
 
+def _number(value: Any) -> float:
+    """``value`` as a float, or NaN (which every ``>= 0`` check refuses) when it is not a number."""
+    if isinstance(value, bool):
+        return float("nan")
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return float("nan")
+
+
+def _whole(value: Any) -> float:
+    """``value`` when it is a whole number, else NaN."""
+    number = _number(value)
+    return number if np.isfinite(number) and number == int(number) else float("nan")
+
+
 class ClickModel(BehaviourModel):
     """Position-based click model (see the module docstring).
 
@@ -87,19 +103,19 @@ class ClickModel(BehaviourModel):
         if weighting not in WEIGHTINGS:
             raise ValueError(f"weighting: expected one of {list(WEIGHTINGS)}, found {weighting!r}")
         if isinstance(l2, dict):
-            bad = {k: v for k, v in l2.items() if k not in cd.BLOCKS or not float(v) >= 0}
+            bad = {k: v for k, v in l2.items() if k not in cd.BLOCKS or not _number(v) >= 0}
             if bad:
                 raise ValueError(f"l2: expected {{block: number >= 0}} with blocks in {list(cd.BLOCKS)}, found {bad}")
-        elif l2 is not None and not float(l2) >= 0:
+        elif l2 is not None and not _number(l2) >= 0:
             raise ValueError(f"l2: expected a number >= 0, a dict of them or None, found {l2!r}")
-        grid = sorted(float(v) for v in l2_grid)
+        grid = sorted(_number(v) for v in l2_grid)
         if not grid or any(not v >= 0 for v in grid):
             raise ValueError(f"l2_grid: expected non-negative numbers, found {l2_grid!r}")
-        if position_l2 is not None and not float(position_l2) >= 0:
+        if position_l2 is not None and not _number(position_l2) >= 0:
             raise ValueError(f"position_l2: expected a number >= 0 or None, found {position_l2!r}")
-        if int(cv_folds) < 2 or int(cv_repeats) < 1:
+        if not (_whole(cv_folds) >= 2 and _whole(cv_repeats) >= 1):
             raise ValueError(f"cv_folds, cv_repeats: expected integers >= 2 and >= 1, found {cv_folds!r}, {cv_repeats!r}")
-        if max_weight is not None and not float(max_weight) > 0:
+        if max_weight is not None and not _number(max_weight) > 0:
             raise ValueError(f"max_weight: expected a positive number or None, found {max_weight!r}")
         if imputation is not None and (not isinstance(imputation, dict) or imputation.get("weighting") == "dr"):
             raise ValueError(f"imputation: expected a dict of ClickModel arguments without weighting='dr', "

@@ -18,7 +18,7 @@ Each block gets its own L2 penalty (:mod:`envs.models.click_penalty` chooses the
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
@@ -103,7 +103,7 @@ def _affinity_columns(table: pd.DataFrame, n_actions: int) -> list[str] | None:
 def learn_design(table: pd.DataFrame, n_actions: int, interactions: bool,
                  action_context: pd.DataFrame | None = None) -> ClickDesign:
     """The design of a training log: which context columns, item features and affinities become features."""
-    spec = replace(cf.learn_spec(table, n_actions, interactions, action_context=action_context), affinity=None)
+    spec = cf.learn_spec(table, n_actions, interactions, action_context=action_context)
     cols = _affinity_columns(table, n_actions)
     has_affinity = cols is not None and bool((table[cols].to_numpy(dtype=np.float64) != 0).any())
     return ClickDesign(spec, has_affinity)

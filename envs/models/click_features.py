@@ -1,15 +1,6 @@
-"""Sparse features of (context, item) pairs for the click model's relevance.
-
-Blocks, in column order (each optional block only when the log has such contexts):
-
-* ``item``: one-hot of the item shown, ``n_actions`` columns;
-* ``context``: one-hot of each string context column (categories seen in training; unseen ones are all-zero),
-  then the numeric context columns standardised, then ``affinity_shown`` = the standardised
-  ``context_affinity_<a>`` of the item ``a`` shown (OBD's user-item affinity), when the log has one such
-  column per item;
-* ``item_features``: the log's ``action_context`` (item features shared across items: one-hots of string columns,
-  standardised numerics), so that items with few impressions borrow strength from similar ones;
-* ``interaction``: item one-hot x (string one-hots and numeric contexts), ``n_actions * n_context`` columns.
+"""The context and item-feature part of the click model's features: which context columns become one-hots or
+standardised numerics (:func:`learn_spec`, learned from the training log), and their sparse matrix
+(:func:`context_matrix`). The design matrix and its penalty blocks are built in :mod:`envs.models.click_design`.
 """
 
 from __future__ import annotations
@@ -25,7 +16,9 @@ AFFINITY_PREFIX = "context_affinity_"
 
 @dataclass
 class ContextSpec:
-    """What the features are made of, learned from the training log (JSON-ready through :meth:`to_dict`)."""
+    """What the features are made of, learned from the training log (JSON-ready through :meth:`to_dict`).
+    ``affinity`` is kept for the saved format only: :mod:`envs.models.click_design` builds the affinity block and
+    always stores ``None`` here."""
 
     n_actions: int
     categorical: dict[str, list[str]]
@@ -52,24 +45,6 @@ class ContextSpec:
     def n_context(self) -> int:
         """Context columns that interact with items (one-hots + numeric)."""
         return sum(len(v) for v in self.categorical.values()) + len(self.numeric)
-
-    @property
-    def n_features(self) -> int:
-        main = self.n_context + (1 if self.affinity else 0) + len(self.item_feature_names or [])
-        return self.n_actions + main + (self.n_actions * self.n_context if self.interactions else 0)
-
-    def feature_names(self) -> list[str]:
-        ctx = [f"{c}={v}" for c, cats in self.categorical.items() for v in cats] + list(self.numeric)
-        names = [f"item={a}" for a in range(self.n_actions)] + ctx + (["affinity_shown"] if self.affinity else [])
-        names += list(self.item_feature_names or [])
-        if self.interactions:
-            names += [f"item={a}*{c}" for a in range(self.n_actions) for c in ctx]
-        return names
-
-
-def _affinity_columns(table: pd.DataFrame, n_actions: int) -> list[str] | None:
-    cols = [f"{AFFINITY_PREFIX}{a}" for a in range(n_actions)]
-    return cols if all(c in table.columns for c in cols) else None
 
 
 def item_feature_matrix(action_context: pd.DataFrame | None, n_actions: int) -> tuple[list[list[float]] | None, list[str] | None]:
@@ -113,14 +88,8 @@ def learn_spec(table: pd.DataFrame, n_actions: int, interactions: bool, max_cate
             counts = values.astype(str).value_counts()
             if counts.size > 1:
                 categorical[col] = sorted(counts.index[:max_categories].tolist())
-    affinity = None
-    aff_cols = _affinity_columns(table, n_actions)
-    if aff_cols is not None:
-        shown = table[aff_cols].to_numpy(dtype=np.float64)[np.arange(len(table)), table["action"].to_numpy()]
-        if shown.std() > 0:
-            affinity = (float(shown.mean()), float(shown.std()))
     item_matrix, item_names = item_feature_matrix(action_context, n_actions)
-    return ContextSpec(n_actions, categorical, numeric, affinity, bool(interactions), item_matrix, item_names)
+    return ContextSpec(n_actions, categorical, numeric, None, bool(interactions), item_matrix, item_names)
 
 
 def context_matrix(spec: ContextSpec, table: pd.DataFrame) -> sparse.csr_matrix:

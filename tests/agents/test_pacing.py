@@ -13,7 +13,7 @@ from agents.pacing import (
     GreedyPacing,
     LinearPacing,
     PacingVectorEnv,
-    ThresholdPacing,
+    StaticThresholdPacing,
     compare_pacing,
     cpm_params,
     fluid_pacing_bound,
@@ -53,7 +53,7 @@ def test_fluid_bound_serves_everyone_when_the_budget_does_not_bind(cpm):
 
 def test_linear_pacing_spends_the_budget_evenly_and_a_threshold_policy_beats_it(cpm):
     out = compare_pacing({"linear": LinearPacing(T), "greedy": GreedyPacing(),
-                          "threshold": ThresholdPacing(lp_threshold(cpm, 40.0, T))},
+                          "threshold": StaticThresholdPacing(lp_threshold(cpm, 40.0, T))},
                          cpm, 40.0, T, n_seeds=30, seed=2)
     lin, greedy, thr = (out["policies"][k] for k in ("linear", "greedy", "threshold"))
     assert lin["spend_share"] == pytest.approx(1.0, abs=0.02) and lin["overruns"] == 0
@@ -207,7 +207,7 @@ def test_rl_pacing_refuses_bad_arguments(bimodal):
     with pytest.raises(ValueError, match="model"):
         ThresholdPacer(object(), np.array([0.0, 1.0]), 5, 10)
     with pytest.raises(ValueError, match="threshold"):
-        ThresholdPacing(float("nan"))
+        StaticThresholdPacing(float("nan"))
 
 
 def test_load_pacer_says_what_is_missing(tmp_path):

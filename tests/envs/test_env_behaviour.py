@@ -108,22 +108,20 @@ def test_inventory_lead_time_delivers_after_l_periods():
 
 
 def test_scaled_observation_is_in_mean_demands_with_the_inventory_position():
-    params = InventoryParams(n_products=2, demand_mean=[0.0, 0.0], lead_time=2, holding_cost=1.0)
-    raw, scaled = (InventoryEnv(params, initial_on_hand=[4, 8], max_action=10, observation=o) for o in ("raw", "scaled"))
-    params_means = InventoryParams(n_products=2, demand_mean=[2.0, 4.0], lead_time=2)
-    means = InventoryEnv(params_means, initial_on_hand=[4, 8], max_action=10, observation="scaled")
-    for env in (raw, scaled, means):
-        env.reset(seed=0)
-    assert raw.step([5, 1])[0].tolist() == [4.0, 8.0, 5.0, 1.0]  # on hand a, b; arriving next period a, b
-    # zero demand: the scale floors at 1e-9, so the entries are huge but finite; the position entry is exact
-    obs = scaled.step([5, 1])[0]
-    assert scaled.observation_space.shape == (6,) and np.isfinite(obs).all()
-    obs = means.step([6, 0])[0]  # no stochastic demand seen yet: one period of Poisson demand was drawn
-    on_hand = obs[:2] * [2.0, 4.0]
-    position = on_hand + obs[2:4] * [2.0, 4.0]
-    np.testing.assert_allclose(obs[4:], (position - 3 * np.array([2.0, 4.0])) / (3 * np.array([2.0, 4.0])), rtol=1e-6)
-    np.testing.assert_allclose(obs[2:4], [6 / 2.0, 0.0])
-    assert means.observation_space.contains(obs)
+    params = InventoryParams(n_products=2, demand_mean=[2.0, 4.0], lead_time=2)
+    raw, scaled = (InventoryEnv(params, initial_on_hand=[40, 80], max_action=10, observation=o) for o in ("raw", "scaled"))
+    raw.reset(seed=3)
+    obs0, *_ = scaled.reset(seed=3)
+    np.testing.assert_allclose(obs0, [20.0, 20.0, 0.0, 0.0, 40 / 6 - 1, 80 / 12 - 1], rtol=1e-6)
+    raw_obs, *_, info = raw.step([6, 0])
+    obs, *_ = scaled.step([6, 0])  # same seed, same demand
+    demand = info["demand"]
+    np.testing.assert_allclose(raw_obs, [40 - demand[0], 80 - demand[1], 6.0, 0.0])
+    mean = np.array([2.0, 4.0])
+    np.testing.assert_allclose(obs[:4], raw_obs / np.r_[mean, mean], rtol=1e-6)
+    position = np.array([40 - demand[0] + 6, 80 - demand[1]])  # on hand + the order placed (arrives next period)
+    np.testing.assert_allclose(obs[4:], (position - 3 * mean) / (3 * mean), rtol=1e-6)
+    assert scaled.observation_space.shape == (6,) and scaled.observation_space.contains(obs)
     with pytest.raises(ValueError, match=r"observation: expected one of \('raw', 'scaled'\), found 'units'"):
         InventoryEnv(observation="units")
 

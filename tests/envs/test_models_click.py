@@ -148,6 +148,11 @@ def test_bad_inputs():
         ClickModel(weighting="snips")
     with pytest.raises(ValueError, match="l2"):
         ClickModel(l2={"items": 1.0})
+    for kwargs, field in (({"l2": "x"}, "l2"), ({"position_l2": "a"}, "position_l2"), ({"l2_grid": ["a"]}, "l2_grid"),
+                          ({"cv_folds": "five"}, "cv_folds"), ({"cv_folds": 2.5}, "cv_folds"),
+                          ({"cv_repeats": float("inf")}, "cv_folds, cv_repeats"), ({"max_weight": "z"}, "max_weight")):
+        with pytest.raises(ValueError, match=rf"^{field}[:,]"):  # the field first, never a bare float() error
+            ClickModel(**kwargs)
     with pytest.raises(ValueError, match="dr_folds"):
         ClickModel(weighting="dr", dr_folds=1)
     with pytest.raises(ValueError, match="imputation"):
@@ -161,17 +166,18 @@ def test_bad_inputs():
         ClickModel().fit(log.table)
 
 
-@pytest.mark.parametrize("campaign", ["all", "women"])
+@pytest.mark.parametrize("campaign", ["all", "women", "men"])
 def test_obd_replay_fidelity(tmp_path, campaign):
-    # campaign men is left out: its simulated CTR is below the BTS interval (docs/simulator.md says why)
     from envs.fit import fit_obd
 
     f = fit_obd(tmp_path, campaign=campaign)
     lo, hi = f["onpolicy_ci"]
     assert lo <= f["onpolicy_ctr"] <= hi
     assert f["inside_ci"] == (lo <= f["simulated_ctr"] <= hi)
-    assert f["inside_ci"]
     assert f["beats_constant"] and f["logloss"] < f["constant_logloss"]
+    # men's simulated CTR is below the BTS interval, a known gap (docs/simulator.md says why): this pins it, so a
+    # change that closes it (or opens one on another campaign) is noticed
+    assert f["inside_ci"] == (campaign != "men")
     assert {"campaign", "simulated_ctr", "onpolicy_ctr", "onpolicy_ci"} <= set(f)
     assert f["click_model"]["cross_validation"]["settings_scored"] > 1 and set(f["penalties"]) >= {"item", "position"}
     for name in ("fidelity.json", "fidelity.md", "params.json", "click.json", "obd_calibration.png"):
