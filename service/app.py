@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
-import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -22,14 +22,21 @@ from policies.registry import Registry
 from policies.registry.models import utcnow
 from service.config import Settings
 from service.deps import TokenCache
+from service.edge import DecisionAPI
+from service.log_store import LogStore
 from service.log_writer import LogWriter
 from service.metrics import Metrics
+from service.models import DecisionRequest, RewardRequest
 from service.policy_cache import PolicyCache
 from service.routes import decisions, meta, rewards
+from service.wire import add_schemas
 
 log = logging.getLogger("retailrl.service")
 API_VERSION = "1.0.0"
 SWEEP_LIMIT = 10_000
+NO_TELEMETRY = {"tracing": False, "metrics": False, "logs": False, "operation_spans": False}
+"""FastAPI's OpenTelemetry hooks, off: the service has its own Prometheus metrics, and the hooks check the global
+providers on every request."""
 
 
 @dataclass
@@ -43,66 +50,6 @@ class ServiceState:
     writer: LogWriter
     tokens: TokenCache
     tasks: list[asyncio.Task] = field(default_factory=list)
-
-
-class _BodyTooLarge(Exception):
-    pass
-
-
-class EdgeMiddleware:
-    """Pure ASGI middleware: refuse bodies over ``max_body_bytes`` with 413, and count and time every request."""
-
-    def __init__(self, app, max_body_bytes: int, metrics: Metrics):
-        self.app = app
-        self.max_body_bytes = max_body_bytes
-        self.metrics = metrics
-
-    async def _reply(self, send, status: int, text: bytes) -> None:
-        await send({"type": "http.response.start", "status": status,
-                    "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(text)).encode())]})
-        await send({"type": "http.response.body", "body": text})
-
-    async def __call__(self, scope, receive, send):
-        if scope["type"] != "http":
-            return await self.app(scope, receive, send)
-        start = time.perf_counter()
-        status = {"code": 500, "started": False}
-        too_large = (b'{"detail":"request body too large: at most %d bytes"}' % self.max_body_bytes)
-        length = dict(scope.get("headers") or []).get(b"content-length")
-        if length is not None and (not length.isdigit() or int(length) > self.max_body_bytes):
-            await self._reply(send, 413, too_large)
-            self._observe(scope, 413, start)
-            return
-        seen = 0
-
-        async def limited_receive():
-            nonlocal seen
-            message = await receive()
-            if message["type"] == "http.request":
-                seen += len(message.get("body", b""))
-                if seen > self.max_body_bytes:
-                    raise _BodyTooLarge
-            return message
-
-        async def watched_send(message):
-            if message["type"] == "http.response.start":
-                status["code"], status["started"] = message["status"], True
-            await send(message)
-
-        try:
-            await self.app(scope, limited_receive, watched_send)
-        except _BodyTooLarge:
-            if not status["started"]:
-                await self._reply(send, 413, too_large)
-                status["code"] = 413
-        finally:
-            self._observe(scope, status["code"], start)
-
-    def _observe(self, scope, code: int, start: float) -> None:
-        route = scope.get("route")
-        label = getattr(route, "path", None) or "unmatched"
-        self.metrics.requests.labels(label, scope.get("method", ""), str(code)).inc()
-        self.metrics.latency.labels(label).observe(time.perf_counter() - start)
 
 
 async def _refresh_loop(state: ServiceState) -> None:
@@ -149,7 +96,7 @@ def _guardrail(state: ServiceState) -> None:
             state.cache.refresh(True)
 
 
-def create_app(settings: Settings | None = None) -> FastAPI:
+def create_app(settings: Settings | None = None) -> DecisionAPI:
     """The decision API.
 
     :param settings: default :meth:`Settings.from_env` (``DATABASE_URL``, ``RETAILRL_API_*``).
@@ -162,13 +109,19 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         registry = Registry(settings.database_url)  # refuses an un-migrated database (SchemaOutOfDate)
         cache = PolicyCache(registry, metrics)
         await asyncio.to_thread(cache.refresh, True)
-        writer = LogWriter(registry, settings.batch_max, settings.batch_wait_ms / 1000.0, metrics)
+        writer = LogWriter(LogStore(registry.engine, settings.write_timeout_s), settings.batch_max,
+                           settings.batch_wait_ms / 1000.0, metrics)
         await writer.start()
         state = ServiceState(settings, registry, metrics, cache, writer, TokenCache(registry, settings.token_ttl_s))
         app.state.service = state
         state.tasks.append(asyncio.create_task(_refresh_loop(state), name="retailrl-policy-refresh"))
         if settings.sweep_s > 0:
             state.tasks.append(asyncio.create_task(_sweep_loop(state), name="retailrl-default-rewards"))
+        # Everything loaded so far (libraries, policies) lives as long as the process: keep it out of the cyclic
+        # garbage collector's full passes, which otherwise scan it all every few thousand requests and stall the
+        # event loop (every request in flight) for ~100 ms.
+        gc.collect()
+        gc.freeze()
         try:
             yield
         finally:
@@ -181,12 +134,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             cache.close()
             registry.close()
 
-    app = FastAPI(title="retailrl decision API", version=API_VERSION, lifespan=lifespan,
+    app = DecisionAPI(title="retailrl decision API", version=API_VERSION, lifespan=lifespan, telemetry=NO_TELEMETRY,
                   description="Contextual-bandit decisions and rewards, served from the policy registry's live and "
                               "canary versions. Authenticate with a registry API token: "
                               "`Authorization: Bearer <token>`.")
     app.include_router(decisions.router)
     app.include_router(rewards.router)
     app.include_router(meta.router)
-    app.add_middleware(EdgeMiddleware, max_body_bytes=settings.max_body_bytes, metrics=metrics)
+    app.add_edge(settings.max_body_bytes, metrics, {("POST", "/v1/decisions"): decisions.post_decision,
+                                                    ("POST", "/v1/rewards"): rewards.post_reward})
+    add_schemas(app, [DecisionRequest, RewardRequest])
     return app

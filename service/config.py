@@ -18,6 +18,7 @@ class Settings:
     :param max_body_bytes: larger request bodies get 413.
     :param batch_max: most log rows committed in one transaction.
     :param batch_wait_ms: how long the log writer waits to fill a batch once it has a row (0: commit at once).
+    :param write_timeout_s: how long a log batch may wait for a database lock before its requests get 503.
     :param refresh_s: how often the policy cache asks the registry whether anything changed.
     :param token_ttl_s: how long an authenticated API token is trusted before it is checked again.
     :param sweep_s: how often decisions whose reward window ended get the default reward (0: never).
@@ -28,6 +29,7 @@ class Settings:
     max_body_bytes: int = 65_536
     batch_max: int = 256
     batch_wait_ms: float = 0.0
+    write_timeout_s: float = 5.0
     refresh_s: float = 1.0
     token_ttl_s: float = 30.0
     sweep_s: float = 5.0

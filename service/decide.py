@@ -1,7 +1,7 @@
 """One decision: pick the traffic arm, ask its policy for each slot's distribution, draw the actions.
 
 Pure computation on a :class:`~service.policy_cache.ServedPoint` (no I/O): the route validates, calls
-:func:`decide`, then hands :func:`decision_row` to the log writer. A policy that is missing or raises (a model
+:func:`decide`, then hands :func:`decision_entry` to the log writer. A policy that is missing or raises (a model
 fault) is replaced by the decision point's baseline action and the decision says why (``fallback_reason``).
 """
 
@@ -13,8 +13,8 @@ from typing import Any
 import numpy as np
 
 from policies.policy import Policy
-from policies.registry.log_records import DecisionRow
 from policies.vw_policy import InvalidPmfError, VWPolicy, validate_pmf
+from service.log_store import DecisionEntry
 from service.models import DecisionRequest
 from service.policy_cache import ServedArm, ServedPoint
 from service.sampling import choose_arm, rng_for_event, sample_slots, traffic_bucket
@@ -44,6 +44,7 @@ class Decision:
     decision_point: str
     arm: str
     version: str | None
+    version_id: int | None
     fallback_reason: str | None
     candidates: list[list[int]]
     pmfs: list[list[float]]
@@ -136,7 +137,8 @@ def decide(point: ServedPoint, request: DecisionRequest, event_id: str) -> Decis
             full = ids if ids is not None else list(range(arm.policy.n_actions))
             pmfs = policy_pmfs(arm.policy, request, full)
             picks = sample_slots(pmfs, rng)
-            return Decision(event_id, point.record.name, arm.arm, arm.version, None, [full] * request.slots,
+            return Decision(event_id, point.record.name, arm.arm, arm.version, arm.version_id, None,
+                            [full] * request.slots,
                             [p.tolist() for p in pmfs], [full[i] for i in picks],
                             [float(p[i]) for p, i in zip(pmfs, picks, strict=True)])
         except Exception as exc:  # a model fault is never a 500: serve the baseline and say why
@@ -152,11 +154,11 @@ def decide(point: ServedPoint, request: DecisionRequest, event_id: str) -> Decis
                 raise RequestProblem(("body", "decision_point"), str(exc)) from None
             chosen.append((ids or [0])[0])
             reason = reason or str(exc)
-    return Decision(event_id, point.record.name, "baseline", None, reason, [[a] for a in chosen],
+    return Decision(event_id, point.record.name, "baseline", None, None, reason, [[a] for a in chosen],
                     [[1.0] for _ in chosen], chosen, [1.0] * len(chosen))
 
 
-def decision_row(decision: Decision, request: DecisionRequest, at: Any) -> DecisionRow:
+def decision_entry(decision: Decision, point: ServedPoint, request: DecisionRequest, at: Any) -> DecisionEntry:
     """The decision-log row: the chosen action(s), their joint propensity and what an audit or OPE needs."""
     propensity = float(np.prod(decision.probabilities))
     context = {"features": request.context, "slots": request.slots,
@@ -170,6 +172,5 @@ def decision_row(decision: Decision, request: DecisionRequest, at: Any) -> Decis
     if decision.fallback_reason is not None:
         context["fallback_reason"] = decision.fallback_reason
     action = decision.chosen[0] if request.slots == 1 else list(decision.chosen)
-    return DecisionRow(decision.decision_point, decision.event_id, decision.arm, action, version=decision.version,
-                       propensity=propensity if propensity > 0 else None, context=context, at=at,
-                       deferred=request.deferred)
+    return DecisionEntry(decision.event_id, point.record.id, decision.version_id, decision.arm, action,
+                         propensity if propensity > 0 else None, context, at, request.deferred)

@@ -64,22 +64,46 @@ async def service(request: Request) -> Any:
     return request.app.state.service
 
 
+MISSING_TOKEN = "missing API token: send 'Authorization: Bearer <token>'"
+
+
+def _refuse(message: str) -> HTTPException:
+    return HTTPException(401, message, headers={"WWW-Authenticate": "Bearer"})
+
+
+async def _user_of(request: Request, token: str | None) -> UserRecord:
+    if not token:
+        raise _refuse(MISSING_TOKEN)
+    if len(token) > 512:
+        raise _refuse("malformed API token")
+    return await request.app.state.service.tokens.user(token)
+
+
+def _check_writer(user: UserRecord) -> UserRecord:
+    if user.role not in WRITER_ROLES:
+        raise HTTPException(403, f"user {user.username!r} has role {user.role!r}; deciding and rewarding need one "
+                                 f"of {sorted(WRITER_ROLES)}")
+    return user
+
+
 async def current_user(request: Request,
                        credentials: HTTPAuthorizationCredentials | None = Depends(bearer)) -> UserRecord:
     """The authenticated user (401 without a valid bearer token)."""
-    if credentials is None or credentials.scheme.lower() != "bearer" or not credentials.credentials:
-        raise HTTPException(401, "missing API token: send 'Authorization: Bearer <token>'",
-                            headers={"WWW-Authenticate": "Bearer"})
-    if len(credentials.credentials) > 512:
-        raise HTTPException(401, "malformed API token", headers={"WWW-Authenticate": "Bearer"})
-    return await request.app.state.service.tokens.user(credentials.credentials)
+    if credentials is None or credentials.scheme.lower() != "bearer":
+        raise _refuse(MISSING_TOKEN)
+    return await _user_of(request, credentials.credentials)
 
 
 async def writer_user(request: Request,
                       credentials: HTTPAuthorizationCredentials | None = Depends(bearer)) -> UserRecord:
     """An authenticated user allowed to ask for decisions and send rewards (403 for viewers)."""
-    user = await current_user(request, credentials)
-    if user.role not in WRITER_ROLES:
-        raise HTTPException(403, f"user {user.username!r} has role {user.role!r}; deciding and rewarding need one "
-                                 f"of {sorted(WRITER_ROLES)}")
-    return user
+    return _check_writer(await current_user(request, credentials))
+
+
+async def authorize_writer(request: Request) -> UserRecord:
+    """:func:`writer_user` for the hot endpoints, which read the ``Authorization`` header themselves (no
+    dependency injection per request): 401 without a valid bearer token, 403 for viewers."""
+    scheme, _, token = (request.headers.get("authorization") or "").partition(" ")
+    if scheme.lower() != "bearer":
+        raise _refuse(MISSING_TOKEN)
+    return _check_writer(await _user_of(request, token))

@@ -35,6 +35,8 @@ class Metrics:
                                registry=r)
         self.batch_size = Histogram("retailrl_log_batch_rows", "Rows per committed log batch", ["kind"],
                                     buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256, 512), registry=r)
+        self.lock_waits = Counter("retailrl_log_lock_waits_total", "Log batches that found SQLite's write lock "
+                                  "taken and waited for it off the event loop", registry=r)
         self.log_errors = Counter("retailrl_log_write_errors_total", "Log batches that failed to commit", ["kind"],
                                   registry=r)
         self.served_versions = Gauge("retailrl_policy_loaded", "1 for each (decision point, arm, version) this "
@@ -46,16 +48,36 @@ class Metrics:
                                           "a registry change", registry=r)
         self._decisions_stored = 0
         self._rewards_stored = 0
+        self._children: dict[tuple, tuple] = {}  # label values -> the metric children (labels() costs a lock)
 
-    def decision_stored(self) -> None:
-        self._decisions_stored += 1
-        self._update_join_rate()
+    def _child(self, key: tuple, make) -> tuple:
+        child = self._children.get(key)
+        if child is None:
+            if len(self._children) >= 10_000:  # e.g. made-up HTTP methods: stay bounded
+                self._children.clear()
+            child = self._children[key] = make()
+        return child
 
-    def reward_stored(self) -> None:
-        self._rewards_stored += 1
-        self._update_join_rate()
+    def request(self, route: str, method: str, status: int, seconds: float) -> None:
+        """Count and time one HTTP request."""
+        count, latency = self._child(("req", route, method, status), lambda: (
+            self.requests.labels(route, method, str(status)), self.latency.labels(route)))
+        count.inc()
+        latency.observe(seconds)
 
-    def _update_join_rate(self) -> None:
+    def decision_served(self, decision_point: str, arm: str, version: str | None) -> None:
+        """Count a served (and stored) decision."""
+        self._child(("dec", decision_point, arm, version), lambda: (
+            self.decisions.labels(decision_point, arm, version or "baseline"),))[0].inc()
+
+    def reward_outcome(self, outcome: str) -> None:
+        """Count a reward by its outcome."""
+        self._child(("rew", outcome), lambda: (self.rewards.labels(outcome),))[0].inc()
+
+    def stored(self, decisions: int, rewards: int) -> None:
+        """Count rows a committed log batch stored (for the join rate)."""
+        self._decisions_stored += decisions
+        self._rewards_stored += rewards
         if self._decisions_stored:
             self.join_rate.set(self._rewards_stored / self._decisions_stored)
 

@@ -20,6 +20,7 @@ from urllib.parse import unquote, urlparse
 from policies.policy import Policy
 from policies.registry import DecisionPointRecord, Registry, VersionRecord
 from policies.registry.artefacts import artefact_sha256
+from policies.registry.models import AuditEntry
 
 log = logging.getLogger("retailrl.service")
 RETRY_FAILED_S = 30.0
@@ -73,13 +74,15 @@ def _close(policy: Any) -> None:
 
 @dataclass(frozen=True)
 class ServedArm:
-    """One arm of a traffic split. ``arm`` is the registry's name (champion, challenger, baseline)."""
+    """One arm of a traffic split. ``arm`` is the registry's name (champion, challenger, baseline);
+    ``version_id`` is the version's id in the registry (what the decision log stores)."""
 
     arm: str
     version: str | None
     percent: float
     policy: Policy | None
     error: str | None = None
+    version_id: int | None = None
 
 
 @dataclass(frozen=True)
@@ -125,7 +128,7 @@ class PolicyCache:
         :return: whether the table was rebuilt.
         """
         try:
-            change = self.registry.last_change_id()
+            change = self._last_change_id()
             retry = any(time.monotonic() - t > RETRY_FAILED_S for _, t in self._failed.values())
             if not force and not retry and change == self.change_id:
                 self.last_ok = time.monotonic()
@@ -137,6 +140,21 @@ class PolicyCache:
             return False
         self.last_ok, self.last_error = time.monotonic(), None
         return True
+
+    def _last_change_id(self) -> int:
+        """:meth:`Registry.last_change_id`, read on SQLite without a transaction: the registry begins every
+        transaction with ``BEGIN IMMEDIATE`` (the write lock), and a poll every second must not make the decision
+        log's writes wait."""
+        engine = self.registry.engine
+        if engine.dialect.name != "sqlite":
+            return self.registry.last_change_id()
+        conn = engine.raw_connection()  # autocommit (the registry's connect hook): a plain SELECT takes no lock
+        try:
+            cur = conn.cursor()
+            cur.execute(f"SELECT max(id) FROM {AuditEntry.__tablename__}")
+            return int(cur.fetchone()[0] or 0)
+        finally:
+            conn.close()
 
     def _policy(self, version: VersionRecord, n_actions: int | None) -> tuple[Policy | None, str | None]:
         key = (version.ref, version.artefact_sha256)
@@ -165,12 +183,13 @@ class PolicyCache:
             n_actions = n_actions_of(dp.action_space)
             arms = []
             for arm, ref, percent in self.registry.traffic(dp.name).arms:
-                policy, error = None, None
+                policy, error, version_id = None, None, None
                 if ref is not None:
                     version = self.registry.get_version(ref)
                     used.add((version.ref, version.artefact_sha256))
                     policy, error = self._policy(version, n_actions)
-                arms.append(ServedArm(arm, ref, float(percent), policy, error))
+                    version_id = version.id
+                arms.append(ServedArm(arm, ref, float(percent), policy, error, version_id))
             points[dp.name] = ServedPoint(dp, n_actions, tuple(arms))
         for policy in self._retiring:  # unused since the previous refresh: no request can still hold them
             _close(policy)

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Depends, HTTPException
+from fastapi import APIRouter, HTTPException, Request
+from fastapi.responses import Response
 
 from policies.registry.log_records import (
     CONFLICT,
@@ -14,32 +15,37 @@ from policies.registry.log_records import (
     RewardRow,
 )
 from policies.registry.models import utcnow
-from service.deps import service, writer_user
+from service.deps import authorize_writer
 from service.models import ErrorBody, RewardRequest, RewardResponse
+from service.wire import body_openapi, json_response, parse_body
 
 router = APIRouter(prefix="/v1", tags=["rewards"])
 ERRORS = {401: {"model": ErrorBody}, 403: {"model": ErrorBody}, 404: {"model": ErrorBody},
           409: {"model": ErrorBody}, 413: {"model": ErrorBody}, 503: {"model": ErrorBody}}
 
 
-@router.post("/rewards", response_model=RewardResponse, responses=ERRORS, dependencies=[Depends(writer_user)],
-             summary="Send the reward of a decision")
-async def post_reward(body: RewardRequest, state=Depends(service)) -> RewardResponse:
+@router.post("/rewards", response_model=RewardResponse, responses=ERRORS, summary="Send the reward of a decision",
+             openapi_extra=body_openapi(RewardRequest))
+async def post_reward(request: Request) -> Response:
     """Store the reward of a logged decision (one per decision).
 
     Sending the same reward again answers ``duplicate`` (safe to retry); a different value for a decision that
     already has one is a 409. A reward after the decision point's reward window (counted from the decision, or
     from its activation when deferred) is refused with a 409: the default reward stands for it.
     """
+    # The hot path (service.edge): token, then body, checked here (see post_decision).
+    await authorize_writer(request)
+    body = parse_body(RewardRequest, await request.body())
+    state = request.app.state.service
     row = RewardRow(body.event_id, float(body.value), body.slot, utcnow())
     try:
         outcome = await state.writer.reward(row)
     except Exception as exc:
         raise HTTPException(503, f"the reward could not be stored ({type(exc).__name__}); retry, it is "
                                  "idempotent") from None
-    state.metrics.rewards.labels(outcome).inc()
+    state.metrics.reward_outcome(outcome)
     if outcome in (STORED, DUPLICATE):
-        return RewardResponse(event_id=body.event_id, status=outcome)
+        return json_response({"event_id": body.event_id, "status": outcome})
     if outcome == UNKNOWN_EVENT:
         raise HTTPException(404, f"no logged decision with event_id {body.event_id!r}")
     if outcome == WINDOW_CLOSED:

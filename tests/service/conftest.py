@@ -73,6 +73,13 @@ def own_db_url(backend, tmp_path) -> Iterator[str]:
         yield url
 
 
+@pytest.fixture
+def fresh_db(backend, tmp_path) -> Iterator:
+    """A factory of fresh databases on the module's backend (each dropped at teardown): ``fresh_db()``."""
+    with contextlib.ExitStack() as stack:
+        yield lambda: stack.enter_context(fresh_database(backend, tmp_path))
+
+
 @pytest.fixture(scope="module")
 def artefact(vw_artefact, tmp_path_factory) -> Path:
     """The module's copy of the session's VW artefact."""

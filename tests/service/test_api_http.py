@@ -195,6 +195,20 @@ def test_bad_input_gets_field_level_422_and_size_limits(client):
     assert unknown.status_code == 404 and "decision-points" in unknown.json()["detail"]
 
 
+def test_a_chunked_body_over_the_limit_gets_413_on_both_hot_endpoints(client):
+    def chunks():  # no content-length: the server finds out while reading
+        yield b'{"decision_point": "banner", "context": ['
+        for _ in range(2000):
+            yield b'"' + b"x" * 60 + b'", '
+        yield b'"y"]}'
+
+    for path in ("/v1/decisions", "/v1/rewards"):
+        r = client.post(path, content=chunks(), headers={"content-type": "application/json"})
+        assert r.status_code == 413 and "too large" in r.json()["detail"], (path, r.text)
+    small = client.post("/v1/decisions", content=iter([b'{"decision_point": "banner", ', b'"context": [1, 2, 3, 4, 5]}']))
+    assert small.status_code == 200, small.text  # a chunked body within the limit is read whole
+
+
 def test_kill_switch_canary_and_rollback_are_picked_up_while_serving(client, seeded, artefact):
     reg = Registry(seeded.url)
     try:
