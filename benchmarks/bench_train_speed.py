@@ -1,7 +1,7 @@
 """Benchmark ``train_speed_ppo``: PPO training throughput on Pricing with 8 vectorized envs (env steps per second).
 
 Run: ``.venv/bin/python -m benchmarks.bench_train_speed [--steps 100000] [--n-envs 8] [--torch-threads 1]``;
-the GPU path: ``... --backend torch --device cuda --n-envs 4096 --n-steps 32 --batch-size 16384`` (the Pricing env
+the GPU path: ``... --backend torch --device cuda --n-envs 4096 --n-steps 32 --batch-size 8192`` (the Pricing env
 steps as tensors on the GPU and PPO's network trains there; several ``--n-envs`` values give one record each).
 Trains ``configs/pricing_ppo.toml`` (PPO, MlpPolicy on the CPU, 4 products x 5 price levels, 100-period seasons)
 for ``--steps`` env steps through :func:`agents.train.run_training` and reports the env steps per wall-clock
