@@ -32,7 +32,7 @@ from gymnasium.vector.utils import batch_space
 
 from agents.evaluate import ratio_interval, run_episodes, sb3_actor
 from envs.ad_allocation_vector import AdAllocationVectorEnv
-from envs.oracles import best_slates
+from envs.oracles import budget_fluid_bound, check_slates, slate_costs, slate_ctr, slate_expected_costs
 from envs.params import ClickParams
 
 
@@ -46,33 +46,6 @@ def cpm_params(params: ClickParams, budget: float, arrivals_per_day: int, serve_
         raise ValueError(f"serve_share: expected a number in (0, 1], found {serve_share}")
     cpi = budget / (serve_share * arrivals_per_day * params.n_positions)
     return dataclasses.replace(params, cost_per_click=0.0, cost_per_impression=cpi)
-
-
-def slate_costs(params: ClickParams, slates: np.ndarray) -> np.ndarray:
-    """Worst-case cost of each context's slate (every impression and every click paid), shape ``(n_contexts,)``."""
-    return (params.cost_per_impression[slates] + params.cost_per_click[slates]).sum(axis=1)
-
-
-def slate_ctr(params: ClickParams, slates: np.ndarray) -> np.ndarray:
-    """Expected clicks of each context's slate, shape ``(n_contexts,)``."""
-    rel = params.relevance[np.arange(params.n_contexts)[:, None], slates]
-    return (rel * params.position_bias[None, :]).sum(axis=1)
-
-
-def slate_expected_costs(params: ClickParams, slates: np.ndarray) -> np.ndarray:
-    """Expected cost of each context's slate (impressions plus expected clicks' cost), shape ``(n_contexts,)``."""
-    rel = params.relevance[np.arange(params.n_contexts)[:, None], slates] * params.position_bias[None, :]
-    return (params.cost_per_impression[slates] + rel * params.cost_per_click[slates]).sum(axis=1)
-
-
-def _check_slates(params: ClickParams, slates: Any) -> np.ndarray:
-    slates = np.asarray(best_slates(params)["slates"] if slates is None else slates)
-    if slates.shape != (params.n_contexts, params.n_positions) or slates.dtype.kind not in "iu":
-        raise ValueError(f"slates: expected whole-number item ids of shape ({params.n_contexts}, {params.n_positions}), "
-                         f"found {slates.shape}")
-    if slates.min() < 0 or slates.max() >= params.n_items:
-        raise ValueError(f"slates: expected item ids in [0, {params.n_items - 1}]")
-    return slates.astype(np.int64)
 
 
 class PacingVectorEnv(AdAllocationVectorEnv):
@@ -100,7 +73,7 @@ class PacingVectorEnv(AdAllocationVectorEnv):
     def __init__(self, num_envs: int = 1, params: ClickParams | None = None, budget: float = 100.0,
                  arrivals_per_day: int = 1000, slates: Any = None, autoreset_mode: Any = "NextStep"):
         super().__init__(num_envs, params, budget, arrivals_per_day, autoreset_mode=autoreset_mode)
-        self.slates = _check_slates(self.params, slates)
+        self.slates = check_slates(self.params, slates)
         self.slate_cost = slate_costs(self.params, self.slates)
         exp_cost = slate_expected_costs(self.params, self.slates)
         if (exp_cost <= 0).any():
@@ -186,30 +159,9 @@ def lp_threshold(params: ClickParams, budget: float, arrivals_per_day: int, slat
 
 
 def fluid_pacing_bound(params: ClickParams, budget: float, arrivals_per_day: int, slates: Any = None) -> dict[str, Any]:
-    """The fluid upper bound on expected clicks per day: serve the (day part, context) pairs in decreasing order of
-    clicks per unit cost until the expected spend reaches the budget (a fractional knapsack, which solves the LP).
-
-    :return: ``clicks`` (the bound), ``serve_share`` ``(n_day_parts, n_contexts)`` (the LP's share served).
-    """
-    slates = _check_slates(params, slates)
-    ctr, cost = slate_ctr(params, slates), slate_costs(params, slates)
-    exp_cost = slate_expected_costs(params, slates)
-    arrivals = params.context_probs * (arrivals_per_day / params.n_day_parts)  # (D, C)
-    value = np.broadcast_to(ctr, arrivals.shape).ravel()
-    spend = np.broadcast_to(exp_cost, arrivals.shape).ravel()
-    mass = arrivals.ravel()
-    order = np.argsort(-(value / np.maximum(spend, 1e-300)), kind="stable")
-    share = np.zeros_like(mass)
-    left = float(budget)
-    for i in order:
-        need = mass[i] * spend[i]
-        take = 1.0 if need <= left else max(left / need, 0.0)
-        share[i] = take
-        left -= take * need
-        if left <= 0:
-            break
-    return {"clicks": float((share * mass * value).sum()), "serve_share": share.reshape(arrivals.shape).tolist(),
-            "worst_case_slate_cost": cost.tolist()}
+    """The fluid upper bound on expected clicks per day of serve/skip pacing with ``slates``
+    (:func:`envs.oracles.budget_fluid_bound`, the AdAllocation env's budget-aware oracle)."""
+    return budget_fluid_bound(params, budget, arrivals_per_day, slates)
 
 
 def _day_stats(act: Any, params: ClickParams, budget: float, arrivals_per_day: int, slates: np.ndarray,
@@ -228,7 +180,7 @@ def compare_pacing(policies: dict[str, Any], params: ClickParams, budget: float,
         ``ratio_ci``), ``spend`` (mean per day), ``spend_share`` (of the budget), ``overruns`` (days spending more
         than the budget), ``served`` (mean slates served per day), ``clicks_per_day`` (per seed).
     """
-    slates = _check_slates(params, slates)
+    slates = check_slates(params, slates)
     oracle = fluid_pacing_bound(params, budget, arrivals_per_day, slates)["clicks"]
     out: dict[str, Any] = {"oracle": oracle, "policies": {}}
     for name, policy in policies.items():

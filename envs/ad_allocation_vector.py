@@ -124,7 +124,8 @@ class AdAllocationVectorEnv(NumpyVectorEnv):
         return rewards, terminated, np.zeros(self.num_envs, dtype=bool), info
 
     def oracle(self) -> dict[str, Any]:
-        """The best slate per context when the budget does not bind; see :func:`envs.oracles.best_slates`."""
-        from envs.oracles import best_slates
+        """The best slate per context and, under ``budget_bound``, the daily budget's fluid bound on serving them;
+        see :func:`envs.oracles.ad_allocation_oracle`."""
+        from envs.oracles import ad_allocation_oracle
 
-        return best_slates(self.params, include_purchases=self.include_purchases)
+        return ad_allocation_oracle(self.params, self.budget, self.arrivals_per_day, self.include_purchases)

@@ -210,3 +210,78 @@ def best_slates(params: ClickParams, include_purchases: bool = False) -> dict[st
     mix = params.context_probs.mean(axis=0)
     return {"kind": "best_slates", "slates": slates.tolist(), "expected_reward": expected.tolist(),
             "expected_reward_per_arrival": float(mix @ expected)}
+
+
+def check_slates(params: ClickParams, slates: Any) -> np.ndarray:
+    """``slates`` (default: :func:`best_slates`) as an int64 ``(n_contexts, K)`` array of item ids; raises
+    ``ValueError`` naming ``slates`` otherwise."""
+    slates = np.asarray(best_slates(params)["slates"] if slates is None else slates)
+    if slates.shape != (params.n_contexts, params.n_positions) or slates.dtype.kind not in "iu":
+        raise ValueError(f"slates: expected whole-number item ids of shape ({params.n_contexts}, {params.n_positions}), "
+                         f"found {slates.shape}")
+    if slates.min() < 0 or slates.max() >= params.n_items:
+        raise ValueError(f"slates: expected item ids in [0, {params.n_items - 1}]")
+    return slates.astype(np.int64)
+
+
+def slate_costs(params: ClickParams, slates: np.ndarray) -> np.ndarray:
+    """Worst-case cost of each context's slate (every impression and every click paid), shape ``(n_contexts,)``."""
+    return (params.cost_per_impression[slates] + params.cost_per_click[slates]).sum(axis=1)
+
+
+def slate_ctr(params: ClickParams, slates: np.ndarray) -> np.ndarray:
+    """Expected clicks of each context's slate, shape ``(n_contexts,)``."""
+    rel = params.relevance[np.arange(params.n_contexts)[:, None], slates]
+    return (rel * params.position_bias[None, :]).sum(axis=1)
+
+
+def slate_expected_costs(params: ClickParams, slates: np.ndarray) -> np.ndarray:
+    """Expected cost of each context's slate (impressions plus expected clicks' cost), shape ``(n_contexts,)``."""
+    rel = params.relevance[np.arange(params.n_contexts)[:, None], slates] * params.position_bias[None, :]
+    return (params.cost_per_impression[slates] + rel * params.cost_per_click[slates]).sum(axis=1)
+
+
+def budget_fluid_bound(params: ClickParams, budget: float, arrivals_per_day: int, slates: Any = None,
+                       values: Any = None) -> dict[str, Any]:
+    """Fluid upper bound on the expected reward per day of any policy that shows each context ``slates`` (default
+    the best slates) or nothing, under a daily budget: serve the (day part, context) pairs in decreasing order of
+    reward per unit of expected cost until the expected spend reaches the budget (a fractional knapsack, which
+    solves the LP; every such policy's expected reward and spend fit in it).
+
+    :param values: reward of each context's slate, ``(n_contexts,)`` (default: its expected clicks).
+    :return: ``reward`` (the bound per day), ``clicks`` (the same when ``values`` is the default),
+        ``serve_share`` ``(n_day_parts, n_contexts)`` (the LP's share served), ``binding`` (serving every arrival
+        would spend more than the budget), ``worst_case_slate_cost`` per context.
+    """
+    slates = check_slates(params, slates)
+    value_c = slate_ctr(params, slates) if values is None else np.asarray(values, dtype=np.float64)
+    exp_cost = slate_expected_costs(params, slates)
+    arrivals = params.context_probs * (arrivals_per_day / params.n_day_parts)  # (D, C)
+    value = np.broadcast_to(value_c, arrivals.shape).ravel()
+    spend = np.broadcast_to(exp_cost, arrivals.shape).ravel()
+    mass = arrivals.ravel()
+    order = np.argsort(-(value / np.maximum(spend, 1e-300)), kind="stable")
+    share = np.zeros_like(mass)
+    left = float(budget)
+    for i in order:
+        need = mass[i] * spend[i]
+        take = 1.0 if need <= left else max(left / need, 0.0)
+        share[i] = take
+        left -= take * need
+        if left <= 0:
+            break
+    reward = float((share * mass * value).sum())
+    return {"reward": reward, "clicks": reward, "serve_share": share.reshape(arrivals.shape).tolist(),
+            "binding": bool((mass * spend).sum() > budget), "worst_case_slate_cost": slate_costs(params, slates).tolist()}
+
+
+def ad_allocation_oracle(params: ClickParams, budget: float, arrivals_per_day: int,
+                         include_purchases: bool = False) -> dict[str, Any]:
+    """The AdAllocation env's oracle: :func:`best_slates` (optimal per arrival when the budget does not bind) and,
+    under ``budget_bound``, :func:`budget_fluid_bound` of those slates (an upper bound on the reward per day of
+    serving them or nothing; when ``binding``, pacing decides how close a policy gets)."""
+    best = best_slates(params, include_purchases=include_purchases)
+    bound = budget_fluid_bound(params, budget, arrivals_per_day, best["slates"], values=best["expected_reward"])
+    bound.pop("clicks")
+    return {**best, "budget_bound": {**bound, "reward_per_day_unconstrained":
+                                     best["expected_reward_per_arrival"] * arrivals_per_day}}

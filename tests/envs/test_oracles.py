@@ -87,3 +87,39 @@ def test_best_slates_put_top_items_in_the_best_slots():
     out = best_slates(params)
     assert out["slates"] == [[2, 1], [3, 0]]  # slot 1 is examined more, so it gets the best item
     np.testing.assert_allclose(out["expected_reward"], [0.5 + 0.6 * 0.3, 0.4 + 0.6 * 0.2])
+
+
+# Half the shoppers click with 0.8, half with 0.2; every impression costs 1; a budget of 40 for 100 arrivals.
+BIMODAL = ClickParams(relevance=[[0.8, 0.1], [0.1, 0.2]], position_bias=[1.0], context_probs=[0.5, 0.5],
+                      cost_per_click=0.0, cost_per_impression=1.0)
+
+
+def test_ad_allocation_budget_bound_is_the_fractional_knapsack():
+    from envs.ad_allocation import AdAllocationEnv
+
+    oracle = AdAllocationEnv(BIMODAL, budget=40.0, arrivals_per_day=100).oracle()
+    assert oracle["slates"] == [[0], [1]]  # the best slates are still reported
+    bound = oracle["budget_bound"]
+    # 50 good shoppers would cost 50 > 40: serve 80% of them, none of the others: 40 x 0.8 = 32 clicks
+    assert bound["binding"] and bound["reward"] == pytest.approx(32.0)
+    np.testing.assert_allclose(bound["serve_share"], [[0.8, 0.0]])
+    assert bound["reward_per_day_unconstrained"] == pytest.approx(50 * 0.8 + 50 * 0.2)
+    loose = AdAllocationEnv(BIMODAL, budget=1e6, arrivals_per_day=100).oracle()["budget_bound"]
+    assert not loose["binding"] and loose["reward"] == pytest.approx(loose["reward_per_day_unconstrained"])
+
+
+def test_budget_bound_holds_for_greedy_serving_in_the_env():
+    import gymnasium as gym
+
+    venv = gym.make_vec("retailrl/AdAllocation-v0", num_envs=200, vectorization_mode="vector_entry_point",
+                        params=BIMODAL, budget=40.0, arrivals_per_day=100)
+    oracle = venv.unwrapped.oracle()
+    slates = np.asarray(oracle["slates"])
+    obs, _ = venv.reset(seed=4)
+    total = np.zeros(200)
+    for _ in range(100):  # serve every arrival its best slate while budget remains
+        contexts = obs[:, :2].argmax(axis=1)
+        obs, reward, *_ = venv.step(slates[contexts])
+        total += reward
+    assert total.mean() < oracle["budget_bound"]["reward"]  # serving everyone spends the budget on bad shoppers too
+    assert total.mean() == pytest.approx(40 * 0.5, rel=0.1)  # ~40 impressions at the average CTR 0.5
