@@ -160,8 +160,11 @@ def lp_threshold(params: ClickParams, budget: float, arrivals_per_day: int, slat
 
 def fluid_pacing_bound(params: ClickParams, budget: float, arrivals_per_day: int, slates: Any = None) -> dict[str, Any]:
     """The fluid upper bound on expected clicks per day of serve/skip pacing with ``slates``
-    (:func:`envs.oracles.budget_fluid_bound`, the AdAllocation env's budget-aware oracle)."""
-    return budget_fluid_bound(params, budget, arrivals_per_day, slates)
+    (:func:`envs.oracles.budget_fluid_bound`, the AdAllocation env's budget-aware oracle), its ``reward`` under
+    the name ``clicks``."""
+    bound = budget_fluid_bound(params, budget, arrivals_per_day, slates)
+    bound["clicks"] = bound.pop("reward")
+    return bound
 
 
 def _day_stats(act: Any, params: ClickParams, budget: float, arrivals_per_day: int, slates: np.ndarray,

@@ -89,10 +89,9 @@ def inventory_backorder_record(quick: bool, seed: int = TRAIN_SEED, overrides: d
         :func:`_inventory_run_config`); ``eval_seed``: the evaluation seed (sweeps tune on another).
     """
     from agents.baselines_inventory import BaseStockPolicy, lead_time_cost, tune_base_stock, tune_s_S
-    from agents.run_config import RunConfig
 
-    steps = 4096 if quick else RunConfig.from_toml(BACKORDER_CONFIG).steps
-    config = _inventory_run_config(BACKORDER_CONFIG, steps, seed, overrides)
+    config = _inventory_run_config(BACKORDER_CONFIG, 4096 if quick else None, seed, overrides)
+    steps = config.steps
     params = _config_params(config)
     levels, oracle = tune_base_stock(params)
     horizon, warmup = (200 if quick else 1000), 20
@@ -138,12 +137,11 @@ def lostsales_records(quick: bool, seed: int = TRAIN_SEED, overrides: dict | Non
         :func:`_inventory_run_config`); ``eval_seed``: the evaluation seed (sweeps tune on another).
     """
     from agents.baselines_inventory import BaseStockPolicy, LostSalesTablePolicy, myopic_lost_sales
-    from agents.run_config import RunConfig
     from envs.defaults import zipkin_lost_sales_params
     from envs.lost_sales import lost_sales_optimal
 
     params = zipkin_lost_sales_params()
-    config = RunConfig.from_toml(LOSTSALES_CONFIG)
+    config = _inventory_run_config(LOSTSALES_CONFIG, 4096 if quick else None, seed, overrides)
     if _config_params(config).to_dict() != params.to_dict():
         raise ValueError(f"{LOSTSALES_CONFIG.name}: [env.params.inventory] is not Zipkin's instance "
                          "(envs.defaults.zipkin_lost_sales_params); the record compares against that instance")
@@ -168,10 +166,9 @@ def lostsales_records(quick: bool, seed: int = TRAIN_SEED, overrides: dict | Non
                                  kind="cost", per_period=True, warmup=warmup)
     base_sim = evaluate_policy(BaseStockPolicy(sol.base_stock_level, 1, lead, "quantity", make(1).config.max_action),
                                make, seed=eval_seed, oracle=sol.average_cost, kind="cost", per_period=True, warmup=warmup)
-    steps = 4096 if quick else config.steps
+    steps = config.steps
     log(f"inventory_lostsales_rl: PPO, {steps} env steps, seed {seed}")
     start = time.perf_counter()
-    config = _inventory_run_config(LOSTSALES_CONFIG, steps, seed, overrides)
     model, vecnormalize = _train_inventory_ppo(config)
     mode = config.env.kwargs.get("action_mode", "quantity")
     make_policy_env = _inventory_venv_factory(params, mode, horizon, **_policy_env_kwargs(config))

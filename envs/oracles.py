@@ -249,8 +249,7 @@ def budget_fluid_bound(params: ClickParams, budget: float, arrivals_per_day: int
     solves the LP; every such policy's expected reward and spend fit in it).
 
     :param values: reward of each context's slate, ``(n_contexts,)`` (default: its expected clicks).
-    :return: ``reward`` (the bound per day), ``clicks`` (the same when ``values`` is the default),
-        ``serve_share`` ``(n_day_parts, n_contexts)`` (the LP's share served), ``binding`` (serving every arrival
+    :return: ``reward`` (the bound per day; expected clicks when ``values`` is the default), ``serve_share`` ``(n_day_parts, n_contexts)`` (the LP's share served), ``binding`` (serving every arrival
         would spend more than the budget), ``worst_case_slate_cost`` per context.
     """
     slates = check_slates(params, slates)
@@ -270,8 +269,7 @@ def budget_fluid_bound(params: ClickParams, budget: float, arrivals_per_day: int
         left -= take * need
         if left <= 0:
             break
-    reward = float((share * mass * value).sum())
-    return {"reward": reward, "clicks": reward, "serve_share": share.reshape(arrivals.shape).tolist(),
+    return {"reward": float((share * mass * value).sum()), "serve_share": share.reshape(arrivals.shape).tolist(),
             "binding": bool((mass * spend).sum() > budget), "worst_case_slate_cost": slate_costs(params, slates).tolist()}
 
 
@@ -282,6 +280,5 @@ def ad_allocation_oracle(params: ClickParams, budget: float, arrivals_per_day: i
     serving them or nothing; when ``binding``, pacing decides how close a policy gets)."""
     best = best_slates(params, include_purchases=include_purchases)
     bound = budget_fluid_bound(params, budget, arrivals_per_day, best["slates"], values=best["expected_reward"])
-    bound.pop("clicks")
     return {**best, "budget_bound": {**bound, "reward_per_day_unconstrained":
                                      best["expected_reward_per_arrival"] * arrivals_per_day}}

@@ -178,3 +178,7 @@ class DecisionPointOut(BaseModel):
 
 class ErrorBody(BaseModel):
     detail: str
+
+
+WRITE_ERRORS = {code: {"model": ErrorBody} for code in (401, 403, 404, 409, 413, 503)}
+"""The error answers of the write endpoints (decisions, activations, rewards), for their OpenAPI ``responses``."""

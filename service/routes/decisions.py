@@ -14,15 +14,19 @@ from policies.registry.log_records import ACTIVATED, UNKNOWN_EVENT
 from policies.registry.models import utcnow
 from service.decide import API_ARM, RequestProblem, decide, decision_entry
 from service.deps import authorize_writer, service, writer_user
-from service.models import EVENT_ID_PATTERN, ActivationResponse, DecisionRequest, DecisionResponse, ErrorBody
+from service.models import (
+    EVENT_ID_PATTERN,
+    WRITE_ERRORS,
+    ActivationResponse,
+    DecisionRequest,
+    DecisionResponse,
+)
 from service.wire import body_openapi, json_response, parse_body
 
 router = APIRouter(prefix="/v1", tags=["decisions"])
-ERRORS = {401: {"model": ErrorBody}, 403: {"model": ErrorBody}, 404: {"model": ErrorBody},
-          409: {"model": ErrorBody}, 413: {"model": ErrorBody}, 503: {"model": ErrorBody}}
 
 
-@router.post("/decisions", response_model=DecisionResponse, responses=ERRORS, summary="Choose the action(s) to show",
+@router.post("/decisions", response_model=DecisionResponse, responses=WRITE_ERRORS, summary="Choose the action(s) to show",
              openapi_extra=body_openapi(DecisionRequest))
 async def post_decision(request: Request) -> Response:
     """Choose an action per slot for a context, log the decision durably, then answer.
@@ -65,7 +69,7 @@ async def post_decision(request: Request) -> Response:
                           "actions": list(decision.chosen), "slots": slots})
 
 
-@router.post("/decisions/{event_id}/activate", response_model=ActivationResponse, responses=ERRORS,
+@router.post("/decisions/{event_id}/activate", response_model=ActivationResponse, responses=WRITE_ERRORS,
              dependencies=[Depends(writer_user)], summary="Activate a deferred decision (it was shown)")
 async def activate(event_id: Annotated[str, Path(pattern=EVENT_ID_PATTERN)],
                    state=Depends(service)) -> ActivationResponse:

@@ -16,15 +16,13 @@ from policies.registry.log_records import (
 )
 from policies.registry.models import utcnow
 from service.deps import authorize_writer
-from service.models import ErrorBody, RewardRequest, RewardResponse
+from service.models import WRITE_ERRORS, RewardRequest, RewardResponse
 from service.wire import body_openapi, json_response, parse_body
 
 router = APIRouter(prefix="/v1", tags=["rewards"])
-ERRORS = {401: {"model": ErrorBody}, 403: {"model": ErrorBody}, 404: {"model": ErrorBody},
-          409: {"model": ErrorBody}, 413: {"model": ErrorBody}, 503: {"model": ErrorBody}}
 
 
-@router.post("/rewards", response_model=RewardResponse, responses=ERRORS, summary="Send the reward of a decision",
+@router.post("/rewards", response_model=RewardResponse, responses=WRITE_ERRORS, summary="Send the reward of a decision",
              openapi_extra=body_openapi(RewardRequest))
 async def post_reward(request: Request) -> Response:
     """Store the reward of a logged decision (one per decision).
