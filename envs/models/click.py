@@ -29,6 +29,7 @@ and the position effects. A penalised ``kappa``'s intervals only describe the sh
 from __future__ import annotations
 
 from dataclasses import replace
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -45,14 +46,17 @@ from sim_data.logs import BanditLog
 Z95 = float(stats.norm.ppf(0.975))
 L2_GRID = (0.1, 0.3, 1.0, 3.0, 10.0, 30.0, 100.0, 300.0, 1000.0, 3000.0, 10000.0)
 WEIGHTINGS = ("ipw", "dr", "none")
+SOLVERS = ("auto", "fisher", "torch")
+FISHER_MAX_FEATURES = 2000      # "auto" switches to the torch solver above this many features (docs/benchmarks.md)
 
 
-def _sandwich(prob: ClickLikelihood, theta: np.ndarray, rows_of: sparse.csr_matrix) -> np.ndarray:
-    """Sandwich covariance of ``[b0, log_kappa[1:]]``; ``rows_of`` sums weighted pseudo-row scores per logged row."""
-    scores = rows_of @ prob.gradient_rows(theta)
-    j_inv = np.linalg.pinv(prob.information(theta))
-    p = prob.n_pos
-    return (j_inv @ (scores.T @ scores).toarray() @ j_inv)[:p, :p]
+def _sandwich(prob, theta: np.ndarray, rows_of: sparse.csr_matrix) -> np.ndarray:
+    """Sandwich covariance of ``[b0, log_kappa[1:]]``: ``U' S U`` with ``U`` the first ``K`` columns of ``J^-1``
+    and ``S`` the outer product of the per-row scores; ``rows_of`` sums weighted pseudo-row scores per logged row.
+    Only ``J^-1 E`` is solved for, so no ``(P, P)`` inverse is formed (the torch solver's CG uses this)."""
+    u = prob.solve_information(theta, np.eye(prob.n_params)[:, :prob.n_pos])
+    projected = rows_of @ prob.score_projection(theta, u)
+    return projected.T @ projected
 
 
 def _number(value: Any) -> float:
@@ -90,6 +94,11 @@ class ClickModel(BehaviourModel):
     :param dr_folds: ``weighting="dr"`` only: cross-fitting folds of the outcome model (>= 2).
     :param n_segments: context segments exported to :class:`envs.params.ClickParams`.
     :param n_day_parts: equal parts of the day with their own context distribution in the exported params.
+    :param solver: ``"fisher"``: Fisher scoring with the dense ``(P, P)`` information (numpy; exact, best up to a
+        few thousand features); ``"torch"``: the same scoring with conjugate-gradient steps in torch
+        (:mod:`envs.models.click_torch`; memory linear in the data, on a GPU when ``device`` says so);
+        ``"auto"``: ``"torch"`` above :data:`FISHER_MAX_FEATURES` features, else ``"fisher"``.
+    :param device: the torch solver's device: ``"auto"`` (a GPU when torch sees one), ``"cpu"``, ``"cuda"``...
     :param seed: seed of the folds and the k-means.
     """
 
@@ -99,7 +108,7 @@ class ClickModel(BehaviourModel):
                  l2_grid: tuple[float, ...] | list[float] = L2_GRID, position_l2: float | None = None,
                  cv_folds: int = 5, cv_repeats: int = 2, max_weight: float | None = 10.0,
                  imputation: dict | None = None, dr_folds: int = 2, n_segments: int = 64, n_day_parts: int = 4,
-                 seed: int = 0):
+                 solver: str = "auto", device: str = "auto", seed: int = 0):
         if weighting not in WEIGHTINGS:
             raise ValueError(f"weighting: expected one of {list(WEIGHTINGS)}, found {weighting!r}")
         if isinstance(l2, dict):
@@ -124,7 +133,12 @@ class ClickModel(BehaviourModel):
             raise ValueError(f"dr_folds: expected an integer >= 2 (cross-fitting), found {dr_folds!r}")
         if int(n_segments) < 1 or int(n_day_parts) < 1:
             raise ValueError(f"n_segments, n_day_parts: expected integers >= 1, found {n_segments!r}, {n_day_parts!r}")
+        if solver not in SOLVERS:
+            raise ValueError(f"solver: expected one of {list(SOLVERS)}, found {solver!r}")
+        if not isinstance(device, str) or not device:
+            raise ValueError(f"device: expected a torch device name such as 'auto', 'cpu' or 'cuda', found {device!r}")
         self.weighting = weighting
+        self.solver, self.device = solver, device
         self.interactions = bool(interactions)
         self.l2 = dict(l2) if isinstance(l2, dict) else (None if l2 is None else float(l2))
         self.l2_grid = grid
@@ -140,7 +154,19 @@ class ClickModel(BehaviourModel):
         return {"weighting": self.weighting, "interactions": self.interactions, "l2": self.l2, "l2_grid": self.l2_grid,
                 "position_l2": self.position_l2, "cv_folds": self.cv_folds, "cv_repeats": self.cv_repeats,
                 "max_weight": self.max_weight, "imputation": self.imputation, "dr_folds": self.dr_folds,
-                "n_segments": self.n_segments, "n_day_parts": self.n_day_parts, "seed": self.seed}
+                "n_segments": self.n_segments, "n_day_parts": self.n_day_parts, "solver": self.solver,
+                "device": self.device, "seed": self.seed}
+
+    def _likelihood_factory(self, n_features: int):
+        """The likelihood class for a design of ``n_features`` columns (sets ``solver_`` and ``device_``)."""
+        use_torch = self.solver == "torch" or (self.solver == "auto" and n_features > FISHER_MAX_FEATURES)
+        if not use_torch:
+            self.solver_, self.device_ = "fisher", "cpu"
+            return ClickLikelihood
+        from envs.models.click_torch import TorchClickLikelihood, resolve_device
+
+        self.solver_, self.device_ = "torch", resolve_device(self.device)
+        return partial(TorchClickLikelihood, device=self.device_)
 
     # ------------------------------------------------------------------ fitting
     def _importance(self, log: BanditLog) -> np.ndarray:
@@ -160,8 +186,8 @@ class ClickModel(BehaviourModel):
 
     def _imputed(self, log: BanditLog) -> np.ndarray:
         """Cross-fitted outcome model: every item's click probability at each row's context and slot, ``(n, A)``."""
-        kwargs = {"weighting": "none", "interactions": True, "cv_folds": self.cv_folds,
-                  "cv_repeats": self.cv_repeats, "seed": self.seed} | (self.imputation or {})
+        kwargs = {"weighting": "none", "interactions": True, "cv_folds": self.cv_folds, "cv_repeats": self.cv_repeats,
+                  "solver": self.solver, "device": self.device, "seed": self.seed} | (self.imputation or {})
         folds = stratified_folds(log.rewards, self.dr_folds, np.random.default_rng(self.seed + 1))
         g = np.empty((len(log), log.n_actions))
         for f in range(self.dr_folds):
@@ -207,16 +233,17 @@ class ClickModel(BehaviourModel):
             free.append(POSITION)
         else:
             fixed[POSITION] = 0.0 if self.position_l2 is None else self.position_l2
+        likelihood = self._likelihood_factory(x.shape[1])
         self.cv_trace_: list[dict] = []
         if free:
             cv = CrossValidation(x, k, z, v, group, y, self.n_positions_, blocks, self.cv_folds, self.cv_repeats,
-                                 self.seed)
+                                 self.seed, likelihood=likelihood)
             grids = {b: (sorted({0.0, *self.l2_grid}) if b == POSITION else self.l2_grid) for b in free}
             self.penalties_, self.cv_trace_ = choose_penalties(cv, free, fixed, grids, progress=progress)
         else:
             self.penalties_ = fixed
         pen = np.array([self.penalties_[b] for b in blocks], dtype=np.float64)
-        prob = ClickLikelihood(x, k, z, v, self.n_positions_, pen, self.penalties_[POSITION])
+        prob = likelihood(x, k, z, v, self.n_positions_, pen, self.penalties_[POSITION])
         self.theta_, self.converged_ = prob.fit()
         rows_of = sparse.csr_matrix((v, (group, np.arange(group.size))), shape=(n, group.size))
         self.cov_ = _sandwich(prob, self.theta_, rows_of)
@@ -285,9 +312,8 @@ class ClickModel(BehaviourModel):
                              f"on {self.n_actions_} and {self.n_positions_}")
 
     def _relevance_all(self, rows: cd.RowFeatures) -> np.ndarray:
-        n, a = len(rows), self.n_actions_
-        x = cd.design_matrix(self.design_, rows, np.tile(np.arange(a), n), np.repeat(np.arange(n), a))
-        return sigmoid(self.theta_[0] + x @ self.theta_[self.n_positions_:]).reshape(n, a)
+        """Every item's relevance at every row, ``(n, A)``."""
+        return sigmoid(self.theta_[0] + cd.all_item_logits(self.design_, rows, self.theta_[self.n_positions_:]))
 
     def relevance_matrix(self, log: BanditLog) -> np.ndarray:
         """``relevance(x_i, a)`` for every row's context and every item, shape ``(n_rows, n_actions)``."""
@@ -345,6 +371,7 @@ class ClickModel(BehaviourModel):
         return {"model": "position-based click model, logistic relevance", "weighting": self.weighting,
                 "rows": self.n_rows_, "clicks": self.n_clicks_, "train_ctr": self.train_ctr_,
                 "penalties": self.penalties_, "converged": self.converged_, "n_features": int(beta.size),
+                "solver": self.solver_, "device": self.device_,
                 "blocks": self.design_.block_sizes(),
                 "block_effect_sd": {b: float(np.sqrt(np.mean(beta[blocks == b] ** 2))) for b in self.design_.block_sizes()},
                 "cross_validation": {"folds": self.cv_folds, "repeats": self.cv_repeats, "stratified_by": "click",
@@ -362,7 +389,8 @@ class ClickModel(BehaviourModel):
                 "theta": self.theta_, "cov": self.cov_, "converged": self.converged_, "penalties": self.penalties_,
                 "cv_trace": self.cv_trace_, "free_position": self.free_position_, "train_ctr": self.train_ctr_,
                 "n_rows": self.n_rows_,
-                "n_clicks": self.n_clicks_, "logging_policy": self.logging_policy_, "segments": self.segments_}
+                "n_clicks": self.n_clicks_, "logging_policy": self.logging_policy_, "segments": self.segments_,
+                "solver": self.solver_, "device": self.device_}
 
     def _restore(self, s: dict) -> None:
         if "design" not in s:
@@ -378,6 +406,7 @@ class ClickModel(BehaviourModel):
         self.free_position_ = None if free is None else {k: np.asarray(v, float) for k, v in free.items()}
         self.train_ctr_, self.n_rows_, self.n_clicks_ = float(s["train_ctr"]), int(s["n_rows"]), int(s["n_clicks"])
         self.logging_policy_ = s["logging_policy"]
+        self.solver_, self.device_ = s.get("solver", "fisher"), s.get("device", "cpu")
         seg = s["segments"]
         self.segments_ = {"labels": list(seg["labels"]), "relevance": np.asarray(seg["relevance"], float),
                           "features": np.asarray(seg["features"], float),

@@ -152,3 +152,24 @@ def design_matrix(design: ClickDesign, rows: RowFeatures, actions: np.ndarray,
         cols = actions[coo.row] * design.n_context + coo.col
         blocks.append(sparse.csr_matrix((coo.data, (coo.row, cols)), shape=(m, a * design.n_context)))
     return sparse.hstack(blocks, format="csr")
+
+
+def all_item_logits(design: ClickDesign, rows: RowFeatures, beta: np.ndarray) -> np.ndarray:
+    """``x(row i, item a) @ beta`` for every row and every item, shape ``(n, n_actions)``, block by block without
+    building the ``(n * n_actions, n_features)`` design (the same numbers as :func:`design_matrix`)."""
+    a, c = design.n_actions, design.n_context
+    sizes = design.block_sizes()
+    parts, start = {}, 0
+    for block, size in sizes.items():
+        parts[block], start = beta[start:start + size], start + size
+    out = np.broadcast_to(parts["item"], (len(rows), a)).copy()
+    if "context" in parts:
+        out += np.asarray(rows.context @ parts["context"])[:, None]
+    if "affinity" in parts:
+        total = np.log1p(np.expm1(rows.affinity).sum(axis=1))
+        out += parts["affinity"][0] * rows.affinity + parts["affinity"][1] * total[:, None]
+    if "item_features" in parts:
+        out += (np.asarray(design.context.item_matrix, dtype=np.float64) @ parts["item_features"])[None, :]
+    if "interactions" in parts:
+        out += np.asarray(rows.context @ parts["interactions"].reshape(a, c).T)
+    return out

@@ -141,6 +141,14 @@ class ClickLikelihood:
         d_r, d_lk, *_ = self._row_derivatives(theta)
         return self._rows(d_r, d_lk)
 
+    def solve_information(self, theta: np.ndarray, rhs: np.ndarray) -> np.ndarray:
+        """``J(theta)^-1 rhs`` for ``rhs`` of shape ``(P, m)`` (pseudo-inverse: safe on a singular ``J``)."""
+        return np.linalg.pinv(self.information(theta)) @ rhs
+
+    def score_projection(self, theta: np.ndarray, u: np.ndarray) -> np.ndarray:
+        """Each row's unweighted loss gradient times ``u`` (``(P, m)``): ``(n, m)``."""
+        return np.asarray(self.gradient_rows(theta) @ u)
+
     def start(self) -> np.ndarray:
         """Start: ``b0`` at the weighted mean label's log-odds, everything else 0."""
         theta = np.zeros(self.n_params)

@@ -49,13 +49,15 @@ class CrossValidation:
     :param strata: per logged row, what folds are stratified by (the click), ``(n,)``.
     :param n_positions: slots; :param column_blocks: block name per feature column, ``(F,)``.
     :param n_folds: folds per draw; :param n_repeats: fold draws; :param seed: seed of the draws.
+    :param likelihood: the likelihood class fit on each fold (:class:`ClickLikelihood`, or the torch one).
     """
 
     def __init__(self, x: sparse.csr_matrix, positions: np.ndarray, labels: np.ndarray, weights: np.ndarray,
                  groups: np.ndarray, strata: np.ndarray, n_positions: int, column_blocks: np.ndarray,
-                 n_folds: int, n_repeats: int, seed: int):
+                 n_folds: int, n_repeats: int, seed: int, likelihood: Callable[..., ClickLikelihood] = ClickLikelihood):
         self.x, self.k, self.z, self.v = x, positions, labels, weights
         self.n_positions, self.column_blocks = n_positions, column_blocks
+        self.likelihood = likelihood
         rng = np.random.default_rng(seed)
         self.splits = []
         for _ in range(n_repeats):
@@ -66,7 +68,7 @@ class CrossValidation:
         self.cache: dict[tuple, float] = {}
 
     def _problem(self, rows: np.ndarray) -> ClickLikelihood:
-        return ClickLikelihood(self.x[rows], self.k[rows], self.z[rows], self.v[rows], self.n_positions,
+        return self.likelihood(self.x[rows], self.k[rows], self.z[rows], self.v[rows], self.n_positions,
                                np.zeros(self.x.shape[1]))
 
     def score(self, penalties: dict[str, float]) -> float:

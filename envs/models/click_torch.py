@@ -1,0 +1,253 @@
+"""The click model's likelihood in torch, for designs too wide for the dense Fisher solve (many items or features).
+
+Same loss, parameters and stopping rule as :class:`envs.models.click_likelihood.ClickLikelihood` (see its
+module docstring), fit by the same Fisher scoring with a backtracking line search, but nothing of size
+``(P, P)`` is ever formed: each scoring step ``J^-1 g`` is solved by Jacobi-preconditioned conjugate gradients
+on Fisher-vector products, two sparse matrix-vector products each. Memory is ``O(nnz(x) + P)`` and a step
+costs ``O(nnz(x))`` per CG iteration, against ``O(P^2)`` memory and ``O(P^3)`` time for the dense solve.
+
+Runs on any torch device (``"cuda"`` for a GPU), in float64. Row sums go through dense reductions and
+CSR products, not atomics, so a device and a thread count give the same numbers every run.
+
+Row ``i``'s derivative of ``p_i`` is ``d_i = [a_i, p_i e_{k_i}, a_i x_i]`` with ``a_i = kappa s (1 - s)``, and
+``J = sum_i c_i d_i d_i' + diag(penalty)`` with ``c_i = v_i / (p_i (1 - p_i))``, so::
+
+    J u = sum_i c_i d_i (d_i . u) + penalty * u,       d_i . u = a_i (u_0 + x_i . u_w) + p_i u_lk[k_i]
+"""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+from scipy import optimize, sparse
+
+from envs.models.click_likelihood import P_MAX
+
+CG_TOL = 1e-10          # relative residual of a scoring step's CG solve
+CG_MAX_ITER = 2000
+
+
+def resolve_device(device: str) -> str:
+    """``"auto"``: ``"cuda"`` when torch sees a GPU, else ``"cpu"``; any other name is checked by torch."""
+    import torch
+
+    if device == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    try:
+        torch.empty(0, device=device)
+    except (RuntimeError, AssertionError) as err:
+        raise ValueError(f"device: torch cannot use {device!r} here ({err}); use 'cpu' or 'auto'") from err
+    return device
+
+
+def _csr(matrix: sparse.csr_matrix, device: str, square: bool = False):
+    import torch
+
+    matrix = matrix.tocsr()
+    matrix.sort_indices()
+    index = torch.int32 if matrix.nnz < 2**31 - 1 and max(matrix.shape) < 2**31 - 1 else torch.int64
+    data = matrix.data.astype(np.float64) ** 2 if square else matrix.data.astype(np.float64)
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="Sparse CSR tensor support is in beta")
+        return torch.sparse_csr_tensor(torch.as_tensor(matrix.indptr, dtype=index),
+                                       torch.as_tensor(matrix.indices, dtype=index),
+                                       torch.as_tensor(data), size=matrix.shape, dtype=torch.float64,
+                                       device=device, check_invariants=False)
+
+
+class TorchClickLikelihood:
+    """The position-based click model's penalised loss on a fixed design, in torch (see the module docstring).
+
+    Arguments as :class:`~envs.models.click_likelihood.ClickLikelihood`, plus:
+
+    :param device: a torch device name (``"cpu"``, ``"cuda"``, ``"cuda:1"``); :func:`resolve_device` resolves
+        ``"auto"``.
+    """
+
+    def __init__(self, x: sparse.csr_matrix, positions: np.ndarray, labels: np.ndarray, weights: np.ndarray,
+                 n_positions: int, penalty: np.ndarray, position_penalty: float = 0.0, device: str = "cpu"):
+        import torch
+
+        self.torch, self.device = torch, device
+        self.n_rows, self.n_features = x.shape
+        self.n_pos = int(n_positions)
+        self.n_params = self.n_pos + self.n_features
+        self.x = _csr(x, device)
+        xt = sparse.csr_matrix(x).T.tocsr()
+        self.xt, self.xt_sq = _csr(xt, device), _csr(xt, device, square=True)
+        k = torch.as_tensor(np.array(positions, dtype=np.int64), device=device)
+        # slot indicators (n, K-1): per-row lookups and per-slot sums of log_kappa terms as dense products (faster
+        # than gathers on a CPU, and deterministic, unlike scatter-add on a GPU)
+        self.slot = (k[:, None] == torch.arange(1, self.n_pos, device=device)[None, :]).to(torch.float64)
+        self.z = torch.as_tensor(np.array(labels, dtype=np.float64), device=device)
+        self.v = torch.as_tensor(np.array(weights, dtype=np.float64), device=device)
+        self.set_penalties(penalty, position_penalty)
+
+    # ------------------------------------------------------------------ helpers
+    def set_penalties(self, penalty: np.ndarray, position_penalty: float) -> None:
+        """Change the penalties (the data stay): ``(F,)`` feature penalties and the ``log_kappa`` penalty."""
+        pen = np.broadcast_to(np.asarray(penalty, dtype=np.float64), (self.n_features,))
+        self.position_penalty = float(position_penalty)
+        full = np.concatenate([[0.0], np.full(self.n_pos - 1, self.position_penalty), pen])
+        self.pen = self.torch.as_tensor(full, device=self.device)
+
+    def _tensor(self, theta: np.ndarray):
+        return self.torch.as_tensor(np.asarray(theta, dtype=np.float64), device=self.device)
+
+    def _mv(self, matrix, u):
+        return (matrix @ u[:, None])[:, 0]
+
+    def _slot_sums(self, values):
+        """``sum_i values_i [k_i = k]`` for ``k = 1 .. K-1``."""
+        return self.slot.T @ values
+
+    def _per_row(self, log_kappa_tail):
+        """``log_kappa[k_i]`` per row (0 in slot 0) from ``log_kappa[1:]``, ``(K-1,)`` or ``(K-1, m)``."""
+        return self.slot @ log_kappa_tail
+
+    def _parts(self, theta):
+        t = self.torch
+        s = t.sigmoid(theta[0] + self._mv(self.x, theta[self.n_pos:]))
+        kappa = t.exp(self._per_row(theta[1:self.n_pos]))
+        return s, kappa, t.clamp(kappa * s, max=P_MAX)
+
+    def _nll(self, p):
+        t = self.torch
+        return -t.sum(self.v * (self.z * t.log(t.clamp(p, min=1e-300)) + (1.0 - self.z) * t.log1p(-p)))
+
+    def _derivatives(self, theta):
+        """Per-row d(loss)/dr and d(loss)/dlog_kappa[k_i] (unweighted), and the parts."""
+        s, kappa, p = self._parts(theta)
+        z = self.z
+        d_r = -(z * (1.0 - s) - (1.0 - z) * kappa * s * (1.0 - s) / (1.0 - p))
+        d_lk = -(z - (1.0 - z) * p / (1.0 - p))
+        return d_r, d_lk, s, kappa, p
+
+    def _objective(self, theta):
+        d_r, d_lk, _, _, p = self._derivatives(theta)
+        vd = self.v * d_r
+        grad = self.torch.cat([vd.sum()[None], self._slot_sums(self.v * d_lk), self._mv(self.xt, vd)])
+        grad = grad + self.pen * theta
+        return self._nll(p) + 0.5 * self.torch.sum(self.pen * theta * theta), grad
+
+    def _curvature(self, theta):
+        """``a_i``, ``c_i`` and ``p_i`` at ``theta`` (what a Fisher-vector product needs)."""
+        s, kappa, p = self._parts(theta)
+        a = kappa * s * (1.0 - s)
+        c = self.v / self.torch.clamp(p * (1.0 - p), min=1e-300)
+        return a, c, p
+
+    def _fisher_vector(self, curv, u):
+        """``J u`` (see the module docstring); ``u`` may be ``(P,)`` or ``(P, m)``."""
+        a, c, p = curv
+        t = self.torch
+        u2 = u if u.ndim == 2 else u[:, None]
+        du = a[:, None] * (u2[0][None, :] + self.x @ u2[self.n_pos:]) + p[:, None] * self._per_row(u2[1:self.n_pos])
+        w = c[:, None] * du
+        out = t.cat([(a[:, None] * w).sum(0)[None], self.slot.T @ (p[:, None] * w), self.xt @ (a[:, None] * w)])
+        out = out + self.pen[:, None] * u2
+        return out if u.ndim == 2 else out[:, 0]
+
+    def _fisher_diagonal(self, curv):
+        a, c, p = curv
+        caa = c * a * a
+        diag = self.torch.cat([caa.sum()[None], self._slot_sums(c * p * p), self._mv(self.xt_sq, caa)]) + self.pen
+        return self.torch.clamp(diag, min=1e-12)
+
+    def _solve(self, curv, rhs, tol: float = CG_TOL):
+        """``J^-1 rhs`` (``rhs`` ``(P,)`` or ``(P, m)``, columns solved together) by Jacobi-preconditioned CG to a
+        relative residual ``tol``."""
+        t = self.torch
+        b = rhs if rhs.ndim == 2 else rhs[:, None]
+        m_inv = (1.0 / self._fisher_diagonal(curv))[:, None]
+        x = t.zeros_like(b)
+        r = b.clone()
+        zr = m_inv * r
+        d = zr.clone()
+        rz = (r * zr).sum(0)
+        target = tol * t.linalg.vector_norm(b, dim=0)
+        for _ in range(min(CG_MAX_ITER, 4 * self.n_params)):
+            if bool((t.linalg.vector_norm(r, dim=0) <= target).all()):
+                break
+            jd = self._fisher_vector(curv, d)
+            curvature = (d * jd).sum(0)
+            alpha = t.where(curvature > 0, rz / t.where(curvature > 0, curvature, 1.0), 0.0)
+            x = x + alpha * d
+            r = r - alpha * jd
+            zr = m_inv * r
+            rz_new = (r * zr).sum(0)
+            d = zr + t.where(rz > 0, rz_new / t.where(rz > 0, rz, 1.0), 0.0) * d
+            rz = rz_new
+        return x if rhs.ndim == 2 else x[:, 0]
+
+    # ------------------------------------------------------------------ the ClickLikelihood interface
+    def data_loss(self, theta: np.ndarray) -> float:
+        """The weighted negative log-likelihood without the penalty."""
+        return float(self._nll(self._parts(self._tensor(theta))[2]))
+
+    def objective(self, theta: np.ndarray) -> tuple[float, np.ndarray]:
+        """Penalised loss and its gradient (numpy)."""
+        value, grad = self._objective(self._tensor(theta))
+        return float(value), grad.cpu().numpy()
+
+    def start(self) -> np.ndarray:
+        """Start: ``b0`` at the weighted mean label's log-odds, everything else 0."""
+        theta = np.zeros(self.n_params)
+        ctr = float(np.clip(float((self.v * self.z).sum() / self.v.sum()), 1e-6, 0.5))
+        theta[0] = np.log(ctr / (1.0 - ctr))
+        return theta
+
+    def solve_information(self, theta: np.ndarray, rhs: np.ndarray) -> np.ndarray:
+        """``J(theta)^-1 rhs`` for ``rhs`` of shape ``(P, m)``."""
+        theta_t = self._tensor(theta)
+        return self._solve(self._curvature(theta_t), self._tensor(rhs)).cpu().numpy()
+
+    def score_projection(self, theta: np.ndarray, u: np.ndarray) -> np.ndarray:
+        """Each row's unweighted loss gradient times ``u`` (``(P, m)``): ``(n, m)``."""
+        d_r, d_lk, *_ = self._derivatives(self._tensor(theta))
+        u = self._tensor(u)
+        out = d_r[:, None] * (u[0][None, :] + self.x @ u[self.n_pos:]) + d_lk[:, None] * self._per_row(u[1:self.n_pos])
+        return out.cpu().numpy()
+
+    def fit(self, theta0: np.ndarray | None = None, max_iter: int = 60, tol: float = 1e-11,
+            step_tol: float = 1e-9) -> tuple[np.ndarray, bool]:
+        """Fisher scoring with CG steps, the stopping rule of :meth:`ClickLikelihood.fit`; L-BFGS from there if
+        the line search stalls. Returns ``(theta, converged)`` (numpy).
+
+        Inexact Newton: a step's CG stops at a relative residual of ``min(0.01, |g| / |g_0|)`` (floor
+        :data:`CG_TOL`), loose while far from the optimum; once the decrement is within ``step_tol`` the steps are
+        solved to :data:`CG_TOL`, so the optimum is as precise as the dense solver's."""
+        theta = self._tensor(self.start() if theta0 is None else theta0)
+        value, grad = self._objective(theta)
+        value = float(value)
+        g0 = float(self.torch.linalg.vector_norm(grad)) or 1.0
+        exact = False
+        for _ in range(max_iter):
+            curv = self._curvature(theta)
+            forcing = CG_TOL if exact else max(CG_TOL, min(0.01, float(self.torch.linalg.vector_norm(grad)) / g0))
+            step = self._solve(curv, grad, forcing)
+            decrement = float(grad @ step)
+            if not exact and decrement <= step_tol * (1.0 + abs(value)):
+                exact = True                       # near the optimum: the last steps as exact as the dense solve's
+                step = self._solve(curv, grad)
+                decrement = float(grad @ step)
+            if not np.isfinite(decrement) or decrement < 0:
+                break
+            if decrement <= tol * (1.0 + abs(value)):
+                return theta.cpu().numpy(), True
+            t = 1.0
+            while t > 1e-6:
+                new_value, new_grad = self._objective(theta - t * step)
+                new_value = float(new_value)
+                if np.isfinite(new_value) and new_value <= value - 1e-4 * t * decrement:
+                    break
+                t *= 0.5
+            else:
+                break
+            theta, value, grad = theta - t * step, new_value, new_grad
+            if t == 1.0 and decrement <= step_tol * (1.0 + abs(value)):
+                return theta.cpu().numpy(), True
+        res = optimize.minimize(self.objective, theta.cpu().numpy(), jac=True, method="L-BFGS-B",
+                                options={"maxiter": 2000, "gtol": 1e-8})
+        return res.x, bool(res.success)

@@ -1,0 +1,122 @@
+"""The torch solver of the click model: the same loss, gradient, Fisher information and optimum as the dense
+Fisher solver, on every torch device present; chosen automatically for wide designs; reproducible."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from scipy import sparse
+
+from envs.models import ClickModel
+from envs.models import click as click_module
+from envs.models import click_design as cd
+from envs.models.click_likelihood import ClickLikelihood
+from envs.models.click_torch import TorchClickLikelihood
+from sim_data.synthetic import make_click_world
+
+DEVICES = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
+
+
+def _problem(seed: int = 0, n: int = 500, f: int = 6):
+    rng = np.random.default_rng(seed)
+    x = sparse.random(n, f, density=0.5, format="csr", random_state=seed, data_rvs=lambda m: rng.normal(size=m))
+    k = rng.integers(0, 3, n)
+    z = np.clip(rng.random(n) * 0.6 - 0.1, -0.1, 1.2)     # soft labels, some outside [0, 1] as DR produces
+    args = (x, k, z, rng.random(n) + 0.5, 3, rng.uniform(0.1, 3.0, f))
+    theta = rng.normal(scale=0.3, size=3 + f) + np.r_[-1.0, np.zeros(2 + f)]
+    return args, theta
+
+
+@pytest.mark.parametrize("device", DEVICES)
+def test_loss_gradient_information_and_scores_match_the_dense_solver(device):
+    args, theta = _problem()
+    dense = ClickLikelihood(*args, position_penalty=0.7)
+    cg = TorchClickLikelihood(*args, position_penalty=0.7, device=device)
+    value, grad = dense.objective(theta)
+    t_value, t_grad = cg.objective(theta)
+    assert t_value == pytest.approx(value, rel=1e-12)
+    np.testing.assert_allclose(t_grad, grad, rtol=1e-10, atol=1e-12)
+    assert cg.data_loss(theta) == pytest.approx(dense.data_loss(theta), rel=1e-12)
+    u = np.random.default_rng(1).normal(size=(dense.n_params, 3))
+    info = dense.information(theta)
+    curv = cg._curvature(cg._tensor(theta))
+    np.testing.assert_allclose(cg._fisher_vector(curv, cg._tensor(u)).cpu().numpy(), info @ u, rtol=1e-10)
+    np.testing.assert_allclose(cg._fisher_diagonal(curv).cpu().numpy(), np.diag(info), rtol=1e-10)
+    np.testing.assert_allclose(cg.solve_information(theta, u), np.linalg.solve(info, u), rtol=1e-7, atol=1e-10)
+    np.testing.assert_allclose(cg.score_projection(theta, u), dense.score_projection(theta, u), rtol=1e-10, atol=1e-12)
+
+
+@pytest.mark.parametrize("device", DEVICES)
+def test_fit_reaches_the_dense_solvers_optimum(device):
+    args, _ = _problem(seed=2)
+    dense_theta, dense_ok = ClickLikelihood(*args, position_penalty=0.2).fit()
+    cg = TorchClickLikelihood(*args, position_penalty=0.2, device=device)
+    theta, ok = cg.fit()
+    assert ok and dense_ok
+    # both stop by the same rule (Newton decrement below 1e-9 of the loss, so about 1e-6 in theta here)
+    assert cg.objective(theta)[0] == pytest.approx(cg.objective(dense_theta)[0], rel=1e-10)
+    np.testing.assert_allclose(theta, dense_theta, atol=2e-5)
+    assert np.max(np.abs(cg.objective(theta)[1])) < 1e-4          # as the dense solver's own test
+
+
+@pytest.mark.parametrize(("weighting", "kwargs"), [("ipw", {}), ("dr", {"l2": 3.0, "position_l2": 1.0})])
+def test_models_fit_by_either_solver_agree(weighting, kwargs):
+    """Penalties chosen by cross-validation (ipw) or fixed (dr): the same choice, parameters, intervals."""
+    log, _ = make_click_world(6000, n_actions=6, logging="softmax", seed=4)
+    extra = {"imputation": {"l2": 1.0, "position_l2": 0.0}, "cv_repeats": 1} if weighting == "dr" else {"cv_repeats": 1}
+    fisher = ClickModel(weighting=weighting, solver="fisher", **kwargs, **extra).fit(log)
+    cg = ClickModel(weighting=weighting, solver="torch", device=DEVICES[-1], **kwargs, **extra).fit(log)
+    assert (fisher.solver_, cg.solver_, cg.device_) == ("fisher", "torch", DEVICES[-1])
+    assert cg.penalties_ == fisher.penalties_
+    np.testing.assert_allclose(cg.theta_, fisher.theta_, atol=2e-5)     # the stopping rule's precision
+    np.testing.assert_allclose(cg.cov_, fisher.cov_, rtol=1e-3)
+    np.testing.assert_allclose(cg.predict(log), fisher.predict(log), rtol=1e-4)
+    assert cg.report()["solver"] == "torch"
+
+
+def test_auto_switches_to_torch_for_wide_designs_and_recovers_the_truth(monkeypatch, tmp_path):
+    """A catalogue of 150 items with interactions (452 features) under a threshold lowered to 300: the torch solver
+    fits it, recovers kappa inside its intervals, saves and loads, and refits to the same bits."""
+    monkeypatch.setattr(click_module, "FISHER_MAX_FEATURES", 300)
+    log, truth = make_click_world(40_000, n_actions=150, n_features=2, seed=5)
+    model = ClickModel(l2=0.3, position_l2=0.0, n_segments=8).fit(log)
+    assert model.solver_ == "torch" and model.design_.n_features == 452
+    lo, hi = model.position_bias_ci()
+    assert np.all((lo <= truth.position_bias) & (truth.position_bias <= hi)), (lo, hi)
+    narrow = ClickModel(interactions=False, l2=0.3, position_l2=0.0, n_segments=8).fit(log)
+    assert narrow.solver_ == "fisher"                     # 152 features: under the threshold
+    again = ClickModel(l2=0.3, position_l2=0.0, n_segments=8).fit(log)
+    assert np.array_equal(again.theta_, model.theta_)      # same data, same device: the same numbers
+    loaded = ClickModel.load(model.save(tmp_path))
+    assert loaded.report()["solver"] == "torch"
+    np.testing.assert_array_equal(loaded.predict(log), model.predict(log))
+
+
+@pytest.mark.parametrize("source", ["synthetic", "obd"])
+def test_every_items_relevance_matches_the_design_matrix(source):
+    """Every block (OBD adds the affinity and item-feature blocks) computed without the (n * A)-row design."""
+    if source == "obd":
+        from sim_data.sources.obd import load_obd
+
+        log = load_obd("random", "men")
+    else:
+        log, _ = make_click_world(2000, n_actions=7, seed=6)
+    model = ClickModel(l2=3.0, position_l2=0.0, n_segments=4).fit(log)
+    if source == "obd":
+        assert {"affinity", "item_features", "interactions"} <= set(model.design_.block_sizes())
+    rows = cd.row_features(model.design_, log.table)
+    n, a = len(rows), model.n_actions_
+    x = cd.design_matrix(model.design_, rows, np.tile(np.arange(a), n), np.repeat(np.arange(n), a))
+    beta = model.theta_[model.n_positions_:]
+    np.testing.assert_allclose(cd.all_item_logits(model.design_, rows, beta), (x @ beta).reshape(n, a), atol=1e-12)
+
+
+def test_bad_solver_and_device():
+    with pytest.raises(ValueError, match=r"^solver: expected one of"):
+        ClickModel(solver="newton")
+    with pytest.raises(ValueError, match=r"^device: expected"):
+        ClickModel(device="")
+    log, _ = make_click_world(500, seed=0)
+    with pytest.raises(ValueError, match=r"^device: torch cannot use 'nonsense'"):
+        ClickModel(solver="torch", device="nonsense", l2=1.0, position_l2=0.0).fit(log)
