@@ -273,7 +273,9 @@ class ClickModel(BehaviourModel):
 
         with threadpool_limits(limits=1, user_api="blas"):   # small dense solves: threads only add contention
             self._fit_core(log, progress)
-            self.segments_ = export_segments(self.design_.context, log.table, self._relevance_all(self._train_rows),
+            rows = self._train_rows
+            self.segments_ = export_segments(self.design_.context, log.table,
+                                             lambda idx: self._relevance_all(rows.take(idx)),
                                              self.n_segments, self.n_day_parts, self.seed)
         del self._train_rows
         return self

@@ -94,6 +94,10 @@ class RowFeatures:
     def __len__(self) -> int:
         return self.context.shape[0]
 
+    def take(self, idx: np.ndarray) -> RowFeatures:
+        """The rows ``idx``."""
+        return RowFeatures(self.context[idx], None if self.affinity is None else self.affinity[idx])
+
 
 def _affinity_columns(table: pd.DataFrame, n_actions: int) -> list[str] | None:
     cols = [f"{cf.AFFINITY_PREFIX}{a}" for a in range(n_actions)]

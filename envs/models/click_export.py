@@ -2,14 +2,17 @@
 
 The environments draw a shopper's context from a small set of segments: string contexts (OBD's user features)
 become their observed combinations, the rarest merged into ``<other>``; numeric contexts are clustered with
-k-means. Per segment: the mean fitted relevance over the training rows in it, and the segment's share among
-the training rows of each part of the day.
+k-means. Per segment: the mean fitted relevance over the training rows in it (over a seeded sample of at most
+20,000 of them in a long log), and the segment's share among the training rows of each part of the day.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 import pandas as pd
+from scipy import sparse
 
 from envs.models import click_features as cf
 
@@ -49,19 +52,40 @@ def segment_codes(spec: cf.ContextSpec, table: pd.DataFrame, n_segments: int,
     return np.zeros(len(table), np.int64), np.ones((1, 1)), ["all"]
 
 
-def export_segments(spec: cf.ContextSpec, table: pd.DataFrame, relevance_rows: np.ndarray, n_segments: int,
-                    n_day_parts: int, seed: int) -> dict:
+def rows_per_segment(codes: np.ndarray, n_segments: int, cap: int | None, seed: int) -> np.ndarray:
+    """Sorted row indices: every row of a segment with at most ``cap`` rows, else ``cap`` of its rows drawn
+    without replacement (seeded); every row when ``cap`` is ``None``."""
+    counts = np.bincount(codes, minlength=n_segments)
+    if cap is None or counts.max() <= cap:
+        return np.arange(codes.size)
+    order = np.lexsort((np.random.default_rng(seed).random(codes.size), codes))     # by segment, then at random
+    starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
+    rank = np.arange(codes.size) - starts[codes[order]]
+    return np.sort(order[rank < cap])
+
+
+def export_segments(spec: cf.ContextSpec, table: pd.DataFrame, relevance_rows: Callable[[np.ndarray], np.ndarray],
+                    n_segments: int, n_day_parts: int, seed: int, max_rows_per_segment: int | None = 20_000,
+                    chunk_rows: int = 65_536) -> dict:
     """Segments of the training rows: ``labels``, ``relevance`` ``(S, A)``, ``features`` and ``context_probs``
     ``(n_day_parts, S)``.
 
-    :param relevance_rows: the fitted relevance of every item at every training row, ``(n, A)``.
+    :param relevance_rows: ``relevance_rows(idx)`` is the fitted relevance of every item at training rows ``idx``,
+        ``(len(idx), A)``; asked for ``chunk_rows`` rows at a time, so memory stays ``O(chunk_rows * A)``.
+    :param max_rows_per_segment: a segment's mean relevance is taken over at most this many of its rows (a seeded
+        sample; ``None``: all). Its share of the day parts always counts every row.
     """
     codes, feats, labels = segment_codes(spec, table, n_segments, seed)
     s = len(labels)
-    rel = np.zeros((s, relevance_rows.shape[1]))
-    np.add.at(rel, codes, relevance_rows)
+    sample = rows_per_segment(codes, s, max_rows_per_segment, seed)
+    rel = np.zeros((s, 0))
+    for lo in range(0, sample.size, chunk_rows):
+        idx = sample[lo:lo + chunk_rows]
+        member = sparse.csr_matrix((np.ones(idx.size), (codes[idx], np.arange(idx.size))), shape=(s, idx.size))
+        part = member @ relevance_rows(idx)
+        rel = part if lo == 0 else rel + part
+    rel /= np.maximum(np.bincount(codes[sample], minlength=s), 1.0)[:, None]
     counts = np.bincount(codes, minlength=s).astype(float)
-    rel /= np.maximum(counts, 1.0)[:, None]
     ts = table["timestamp"]
     seconds = (ts.dt.hour * 3600 + ts.dt.minute * 60 + ts.dt.second).to_numpy()
     part = np.minimum(seconds * n_day_parts // 86400, n_day_parts - 1).astype(np.int64)

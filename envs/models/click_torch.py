@@ -6,8 +6,9 @@ module docstring), fit by the same Fisher scoring with a backtracking line searc
 on Fisher-vector products, two sparse matrix-vector products each. Memory is ``O(nnz(x) + P)`` and a step
 costs ``O(nnz(x))`` per CG iteration, against ``O(P^2)`` memory and ``O(P^3)`` time for the dense solve.
 
-Runs on any torch device (``"cuda"`` for a GPU), in float64. Row sums go through dense reductions and
-CSR products, not atomics, so a device and a thread count give the same numbers every run.
+Runs on any torch device (``"cuda"`` for a GPU), in float64. Sums go through dense reductions, CSR products
+split by output row and (on a GPU, for ``x' w``) segment sums, never atomics, so a device and a thread count
+give the same numbers every run.
 
 Row ``i``'s derivative of ``p_i`` is ``d_i = [a_i, p_i e_{k_i}, a_i x_i]`` with ``a_i = kappa s (1 - s)``, and
 ``J = sum_i c_i d_i d_i' + diag(penalty)`` with ``c_i = v_i / (p_i (1 - p_i))``, so::
@@ -63,10 +64,13 @@ class TorchClickLikelihood:
 
     :param device: a torch device name (``"cpu"``, ``"cuda"``, ``"cuda:1"``); :func:`resolve_device` resolves
         ``"auto"``.
+    :param segment_sums: compute ``x' w`` as segment sums over the transposed CSR (``None``: on every device but
+        the CPU, where torch's CSR product is already deterministic and faster).
     """
 
     def __init__(self, x: sparse.csr_matrix, positions: np.ndarray, labels: np.ndarray, weights: np.ndarray,
-                 n_positions: int, penalty: np.ndarray, position_penalty: float = 0.0, device: str = "cpu"):
+                 n_positions: int, penalty: np.ndarray, position_penalty: float = 0.0, device: str = "cpu",
+                 segment_sums: bool | None = None):
         import torch
 
         self.torch, self.device = torch, device
@@ -75,7 +79,16 @@ class TorchClickLikelihood:
         self.n_params = self.n_pos + self.n_features
         self.x = _csr(x, device)
         xt = sparse.csr_matrix(x).T.tocsr()
-        self.xt, self.xt_sq = _csr(xt, device), _csr(xt, device, square=True)
+        xt.sort_indices()
+        if segment_sums is None:
+            segment_sums = torch.device(device).type != "cpu"
+        if not segment_sums:       # CSR products split by output row on a CPU: deterministic
+            self.xt, self.xt_sq, self._xt_segments = _csr(xt, device), _csr(xt, device, square=True), None
+        else:   # cuSPARSE's transposed-side product sums with atomics (bits vary run to run): segment sums instead
+            self.xt = self.xt_sq = None
+            data = torch.as_tensor(xt.data.astype(np.float64), device=device)
+            self._xt_segments = (torch.as_tensor(xt.indptr.astype(np.int64), device=device),
+                                 torch.as_tensor(xt.indices.astype(np.int64), device=device), data, data * data)
         k = torch.as_tensor(np.array(positions, dtype=np.int64), device=device)
         # slot indicators (n, K-1): per-row lookups and per-slot sums of log_kappa terms as dense products (faster
         # than gathers on a CPU, and deterministic, unlike scatter-add on a GPU)
@@ -97,6 +110,19 @@ class TorchClickLikelihood:
 
     def _mv(self, matrix, u):
         return (matrix @ u[:, None])[:, 0]
+
+    def _xt_times(self, w, square: bool = False):
+        """``x' w`` (or ``(x * x)' w``) for ``w`` of shape ``(n,)`` or ``(n, m)``, deterministic on every device."""
+        w2 = w if w.ndim == 2 else w[:, None]
+        if self._xt_segments is None:
+            out = (self.xt_sq if square else self.xt) @ w2
+        else:
+            offsets, cols, data, data_sq = self._xt_segments
+            values = data_sq if square else data
+            # one column at a time: segment_reduce over a 2-D operand is far slower than over 1-D ones
+            out = self.torch.stack([self.torch.segment_reduce(values * w2[:, j][cols], "sum", offsets=offsets,
+                                                              initial=0.0) for j in range(w2.shape[1])], dim=1)
+        return out if w.ndim == 2 else out[:, 0]
 
     def _slot_sums(self, values):
         """``sum_i values_i [k_i = k]`` for ``k = 1 .. K-1``."""
@@ -127,7 +153,7 @@ class TorchClickLikelihood:
     def _objective(self, theta):
         d_r, d_lk, _, _, p = self._derivatives(theta)
         vd = self.v * d_r
-        grad = self.torch.cat([vd.sum()[None], self._slot_sums(self.v * d_lk), self._mv(self.xt, vd)])
+        grad = self.torch.cat([vd.sum()[None], self._slot_sums(self.v * d_lk), self._xt_times(vd)])
         grad = grad + self.pen * theta
         return self._nll(p) + 0.5 * self.torch.sum(self.pen * theta * theta), grad
 
@@ -145,14 +171,14 @@ class TorchClickLikelihood:
         u2 = u if u.ndim == 2 else u[:, None]
         du = a[:, None] * (u2[0][None, :] + self.x @ u2[self.n_pos:]) + p[:, None] * self._per_row(u2[1:self.n_pos])
         w = c[:, None] * du
-        out = t.cat([(a[:, None] * w).sum(0)[None], self.slot.T @ (p[:, None] * w), self.xt @ (a[:, None] * w)])
+        out = t.cat([(a[:, None] * w).sum(0)[None], self.slot.T @ (p[:, None] * w), self._xt_times(a[:, None] * w)])
         out = out + self.pen[:, None] * u2
         return out if u.ndim == 2 else out[:, 0]
 
     def _fisher_diagonal(self, curv):
         a, c, p = curv
         caa = c * a * a
-        diag = self.torch.cat([caa.sum()[None], self._slot_sums(c * p * p), self._mv(self.xt_sq, caa)]) + self.pen
+        diag = self.torch.cat([caa.sum()[None], self._slot_sums(c * p * p), self._xt_times(caa, square=True)]) + self.pen
         return self.torch.clamp(diag, min=1e-12)
 
     def _solve(self, curv, rhs, tol: float = CG_TOL):

@@ -48,6 +48,25 @@ def test_loss_gradient_information_and_scores_match_the_dense_solver(device):
 
 
 @pytest.mark.parametrize("device", DEVICES)
+def test_transposed_products_by_segment_sums_match_csr(device):
+    """The GPU's deterministic ``x' w`` (segment sums) against torch's CSR product, also run on the CPU."""
+    args, theta = _problem(seed=3, n=300, f=9)
+    x, *rest = args
+    x = (x @ sparse.diags(np.r_[np.ones(4), 0.0, np.ones(4)])).tocsr()     # column 4 empty: an empty segment
+    x.eliminate_zeros()
+    assert x[:, 4].nnz == 0
+    args = (x, *rest)
+    csr = TorchClickLikelihood(*args, device=device, segment_sums=False)
+    seg = TorchClickLikelihood(*args, device=device, segment_sums=True)
+    w = torch.as_tensor(np.random.default_rng(4).normal(size=(300, 2)), device=device)
+    for square in (False, True):
+        np.testing.assert_allclose(seg._xt_times(w, square).cpu().numpy(), csr._xt_times(w, square).cpu().numpy(),
+                                   rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(seg.objective(theta)[1], csr.objective(theta)[1], rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(seg.fit()[0], csr.fit()[0], atol=1e-10)
+
+
+@pytest.mark.parametrize("device", DEVICES)
 def test_fit_reaches_the_dense_solvers_optimum(device):
     args, _ = _problem(seed=2)
     dense_theta, dense_ok = ClickLikelihood(*args, position_penalty=0.2).fit()
@@ -120,3 +139,15 @@ def test_bad_solver_and_device():
     log, _ = make_click_world(500, seed=0)
     with pytest.raises(ValueError, match=r"^device: torch cannot use 'nonsense'"):
         ClickModel(solver="torch", device="nonsense", l2=1.0, position_l2=0.0).fit(log)
+
+
+def test_segment_export_samples_long_segments_only():
+    from envs.models.click_export import rows_per_segment
+
+    codes = np.repeat([0, 1, 2], [5, 50, 12])
+    idx = rows_per_segment(codes, 3, cap=10, seed=0)
+    assert np.all(np.diff(idx) > 0)
+    assert np.bincount(codes[idx], minlength=3).tolist() == [5, 10, 10]
+    assert np.array_equal(idx, rows_per_segment(codes, 3, cap=10, seed=0))
+    assert np.array_equal(rows_per_segment(codes, 3, cap=50, seed=0), np.arange(67))
+    assert np.array_equal(rows_per_segment(codes, 3, cap=None, seed=0), np.arange(67))
