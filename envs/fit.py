@@ -166,7 +166,9 @@ def _obd_markdown(f: dict, out: Path) -> str:
             ["clicks in the replayed log", f["eval_clicks"]],
         ]), "",
         f"Model selection: {f['selection']}; chosen L2 penalties: "
-        + ", ".join(f"{k} {v:g}" for k, v in f["penalties"].items()) + " (a large penalty shrinks a block to nothing).",
+        + ", ".join(f"{k} {v:g}" for k, v in f["penalties"].items()) + " (a large penalty shrinks a block to nothing). "
+        f"Fit by the `{f['click_model']['solver']}` solver on `{f['click_model']['device']}` "
+        f"({f['click_model']['n_features']:,} features).",
         "",
         "Position bias (kappa, slot 0 = 1): the fitted (possibly shrunk) value the simulator uses, and a refit with "
         "the position effects unpenalised, with its 95% interval (how well the data pin kappa down):", "",

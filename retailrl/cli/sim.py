@@ -50,6 +50,9 @@ def fit(
     train_policy: str = typer.Option("random", help="OBD: the logs the click model is fit on."),
     eval_policy: str = typer.Option("bts", help="OBD: the logs replayed through the fitted model."),
     path: Path | None = typer.Option(None, help="OBD: directory of the full dataset (default: the 10k sample)."),
+    click_solver: str = typer.Option("auto", help="OBD: the click model's solver: fisher (dense, exact), torch "
+                                     "(CG steps, for many items or features) or auto (torch above 2,000 features)."),
+    click_device: str = typer.Option("auto", help="OBD: the torch solver's device: auto (a GPU if present), cpu, cuda."),
     outside_share: float = typer.Option(0.5, help="Scanner panels: assumed no-purchase share of shopping trips."),
     n_classes: int = typer.Option(1, help="Scanner panels: latent classes of the choice model."),
     seed: int = typer.Option(0, help="Synthetic: seed of the worlds."),
@@ -60,7 +63,8 @@ def fit(
 
     with user_errors():
         if source == "obd":
-            kwargs = {"campaign": campaign, "train_policy": train_policy, "eval_policy": eval_policy, "path": path}
+            kwargs = {"campaign": campaign, "train_policy": train_policy, "eval_policy": eval_policy, "path": path,
+                      "click_kwargs": {"solver": click_solver, "device": click_device}}
         elif source in SCANNER:
             kwargs = {"outside_share": outside_share, "n_classes": n_classes}
         elif source == "synthetic":

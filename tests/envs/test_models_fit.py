@@ -41,3 +41,19 @@ def test_synthetic_recovery_report(tmp_path):
     ClickParams.from_fit_dir(tmp_path)
     DemandParams.from_fit_dir(tmp_path)
     assert (tmp_path / "synthetic_recovery.png").is_file()
+
+
+def test_cli_sim_fit_obd_with_the_torch_click_solver(tmp_path):
+    """`--click-solver torch` fits OBD men to the dense solver's fidelity numbers; a bad solver is a usage error."""
+    from envs.fit import fit_obd
+
+    dense = fit_obd(tmp_path / "fisher", campaign="men", click_kwargs={"solver": "fisher"})
+    result = CliRunner().invoke(app, ["sim", "fit", "obd", "--campaign", "men", "--out", str(tmp_path / "torch"),
+                                      "--click-solver", "torch", "--click-device", "cpu", "--json"])
+    assert result.exit_code == 0, result.output
+    f = json.loads((tmp_path / "torch" / "fidelity.json").read_text())
+    assert (f["click_model"]["solver"], f["click_model"]["device"]) == ("torch", "cpu")
+    assert dense["click_model"]["solver"] == "fisher" and f["penalties"] == dense["penalties"]
+    assert abs(f["simulated_ctr"] - dense["simulated_ctr"]) < 1e-6 and abs(f["logloss"] - dense["logloss"]) < 1e-8
+    bad = CliRunner().invoke(app, ["sim", "fit", "obd", "--out", str(tmp_path / "bad"), "--click-solver", "newton"])
+    assert bad.exit_code == 2 and "solver" in bad.output
