@@ -111,22 +111,38 @@ class ClickLikelihood:
         grad += pen * theta
         return float(nll + 0.5 * np.sum(pen * theta * theta)), grad
 
-    def information(self, theta: np.ndarray) -> np.ndarray:
-        """Weighted expected (Fisher) information plus the penalty, dense ``(P, P)``.
+    def curvature_weights(self, theta: np.ndarray, observed: bool = False) -> tuple[np.ndarray, ...]:
+        """Per-row weights ``(w_rr, w_rl, w_ll)`` of the curvature in (``r_i``, ``log_kappa[k_i]``), each ``(n,)``.
 
-        Row ``i``'s derivative of ``p_i`` is ``[a_i, p_i e_k, a_i x_i]`` with ``a_i = kappa s (1 - s)``; the
-        information is ``sum_i c_i d_i d_i'`` with ``c_i = v_i / (p_i (1 - p_i))``, assembled block-wise.
+        Fisher (expected) information: ``c (a^2, a p, p^2)`` with ``a = kappa s (1 - s)`` and
+        ``c = v / (p (1 - p))``. Observed (the loss's Hessian), with ``q = 1 - p``: ``w_rr = v (z s (1 - s) +
+        (1 - z) (a (1 - 2 s) / q + a^2 / q^2))``, ``w_rl = v (1 - z) a / q^2``, ``w_ll = v (1 - z) p / q^2``.
         """
-        z, zt, row_nnz, onehot = self._structure()
         s, kappa, p = self.parts(theta)
         a = kappa * s * (1.0 - s)
-        c = self.v / np.maximum(p * (1.0 - p), 1e-300)
+        if not observed:
+            c = self.v / np.maximum(p * (1.0 - p), 1e-300)
+            return c * a * a, c * a * p, c * p * p
+        z, v, q = self.z, self.v, 1.0 - p
+        return (v * (z * s * (1.0 - s) + (1.0 - z) * (a * (1.0 - 2.0 * s) / q + a * a / q ** 2)),
+                v * (1.0 - z) * a / q ** 2, v * (1.0 - z) * p / q ** 2)
+
+    def information(self, theta: np.ndarray, observed: bool = False) -> np.ndarray:
+        """Weighted expected (Fisher) information plus the penalty, dense ``(P, P)`` (``observed=True``: the
+        penalised loss's Hessian).
+
+        Row ``i``'s derivative of ``p_i`` is ``[a_i, p_i e_k, a_i x_i]`` with ``a_i = kappa s (1 - s)``; the
+        information is ``sum_i c_i d_i d_i'`` with ``c_i = v_i / (p_i (1 - p_i))``, assembled block-wise from the
+        per-row weights of :meth:`curvature_weights`.
+        """
+        z, zt, row_nnz, onehot = self._structure()
+        w_rr, w_rl, w_ll = self.curvature_weights(theta, observed)
         scaled = z.copy()
-        scaled.data *= np.repeat(c * a * a, row_nnz)
+        scaled.data *= np.repeat(w_rr, row_nnz)
         main = (zt @ scaled).toarray()                                # over [b0, w]
         k = self.n_pos - 1
-        cross = zt @ (onehot * (c * a * p)[:, None])                  # ([b0, w], log_kappa)
-        pos = np.diag(onehot.T @ (c * p * p))
+        cross = zt @ (onehot * w_rl[:, None])                         # ([b0, w], log_kappa)
+        pos = np.diag(onehot.T @ w_ll)
         idx = np.r_[0, np.arange(self.n_pos, self.n_params)]
         info = np.empty((self.n_params, self.n_params))
         info[np.ix_(idx, idx)] = main
@@ -158,18 +174,34 @@ class ClickLikelihood:
 
     def fit(self, theta0: np.ndarray | None = None, max_iter: int = 60, tol: float = 1e-11,
             step_tol: float = 1e-9) -> tuple[np.ndarray, bool]:
-        """Fisher scoring with a backtracking line search until the Newton decrement ``g' J^-1 g`` is below
-        ``tol * (1 + |loss|)``, or a full step was taken with a decrement below ``step_tol * (1 + |loss|)``;
-        L-BFGS from there if it stalls. Returns ``(theta, converged)``."""
+        """Fisher scoring with a backtracking line search until the decrement ``g' J^-1 g`` is below
+        ``step_tol * (1 + |loss|)``, then Newton steps on the observed Hessian until it is below
+        ``tol * (1 + |loss|)`` (Fisher scoring converges only linearly where the information and the Hessian
+        differ; a Hessian that is not positive definite gives a Fisher step instead); L-BFGS from there if it
+        stalls. Returns ``(theta, converged)``."""
         theta = self.start() if theta0 is None else np.array(theta0, dtype=np.float64)
         value, grad = self.objective(theta)
+        newton = False
         for _ in range(max_iter):
-            try:
-                step = linalg.solve(self.information(theta), grad, assume_a="pos")
-            except (linalg.LinAlgError, ValueError):
-                break
+            step = None
+            if newton:
+                try:
+                    step = linalg.solve(self.information(theta, observed=True), grad, assume_a="pos")
+                except (linalg.LinAlgError, ValueError):
+                    step = None
+            if step is None or not float(grad @ step) > 0:
+                try:
+                    step = linalg.solve(self.information(theta), grad, assume_a="pos")
+                except (linalg.LinAlgError, ValueError):
+                    break
             decrement = float(grad @ step)
+            if not newton and decrement <= step_tol * (1.0 + abs(value)):
+                newton = True
+                continue                           # the next step on the Hessian, from the same point
             if decrement <= tol * (1.0 + abs(value)):
+                if newton:                         # the last Newton step is nearly exact: take it unless it hurts
+                    last = self.objective(theta - step)[0]
+                    theta = theta - step if np.isfinite(last) and last <= value else theta
                 return theta, True
             t = 1.0
             while t > 1e-6:
@@ -180,8 +212,6 @@ class ClickLikelihood:
             else:
                 break
             theta, value, grad = theta - t * step, new_value, new_grad
-            if t == 1.0 and decrement <= step_tol * (1.0 + abs(value)):
-                return theta, True                 # a full step this small leaves far less than it removed
         res = optimize.minimize(self.objective, theta, jac=True, method="L-BFGS-B",
                                 options={"maxiter": 2000, "gtol": 1e-8})
         return res.x, bool(res.success)

@@ -157,33 +157,44 @@ class TorchClickLikelihood:
         grad = grad + self.pen * theta
         return self._nll(p) + 0.5 * self.torch.sum(self.pen * theta * theta), grad
 
-    def _curvature(self, theta):
-        """``a_i``, ``c_i`` and ``p_i`` at ``theta`` (what a Fisher-vector product needs)."""
+    def _curvature(self, theta, observed: bool = False):
+        """Per-row weights ``(w_rr, w_rl, w_ll)`` of the curvature in (``r_i``, ``log_kappa[k_i]``) at ``theta``.
+
+        Fisher (expected) information: ``c (a^2, a p, p^2)``, rank one per row, positive semi-definite.
+        Observed (``observed=True``), the loss's Hessian, with ``q = 1 - p``: ``w_rr = v (z s (1 - s) +
+        (1 - z) (a (1 - 2 s) / q + a^2 / q^2))``, ``w_rl = v (1 - z) a / q^2``, ``w_ll = v (1 - z) p / q^2``;
+        positive definite near a minimum, not everywhere.
+        """
         s, kappa, p = self._parts(theta)
         a = kappa * s * (1.0 - s)
-        c = self.v / self.torch.clamp(p * (1.0 - p), min=1e-300)
-        return a, c, p
+        if not observed:
+            c = self.v / self.torch.clamp(p * (1.0 - p), min=1e-300)
+            return c * a * a, c * a * p, c * p * p
+        z, v = self.z, self.v
+        q2 = (1.0 - p) ** 2
+        return (v * (z * s * (1.0 - s) + (1.0 - z) * (a * (1.0 - 2.0 * s) / (1.0 - p) + a * a / q2)),
+                v * (1.0 - z) * a / q2, v * (1.0 - z) * p / q2)
 
     def _fisher_vector(self, curv, u):
-        """``J u`` (see the module docstring); ``u`` may be ``(P,)`` or ``(P, m)``."""
-        a, c, p = curv
+        """``J u`` (see the module docstring; the Hessian for observed weights); ``u`` ``(P,)`` or ``(P, m)``."""
+        w_rr, w_rl, w_ll = (w[:, None] for w in curv)
         t = self.torch
         u2 = u if u.ndim == 2 else u[:, None]
-        du = a[:, None] * (u2[0][None, :] + self.x @ u2[self.n_pos:]) + p[:, None] * self._per_row(u2[1:self.n_pos])
-        w = c[:, None] * du
-        out = t.cat([(a[:, None] * w).sum(0)[None], self.slot.T @ (p[:, None] * w), self._xt_times(a[:, None] * w)])
-        out = out + self.pen[:, None] * u2
+        du_r = u2[0][None, :] + self.x @ u2[self.n_pos:]
+        du_l = self._per_row(u2[1:self.n_pos])
+        g_r, g_l = w_rr * du_r + w_rl * du_l, w_rl * du_r + w_ll * du_l
+        out = t.cat([g_r.sum(0)[None], self.slot.T @ g_l, self._xt_times(g_r)]) + self.pen[:, None] * u2
         return out if u.ndim == 2 else out[:, 0]
 
     def _fisher_diagonal(self, curv):
-        a, c, p = curv
-        caa = c * a * a
-        diag = self.torch.cat([caa.sum()[None], self._slot_sums(c * p * p), self._xt_times(caa, square=True)]) + self.pen
+        w_rr, _, w_ll = curv
+        diag = self.torch.cat([w_rr.sum()[None], self._slot_sums(w_ll), self._xt_times(w_rr, square=True)]) + self.pen
         return self.torch.clamp(diag, min=1e-12)
 
     def _solve(self, curv, rhs, tol: float = CG_TOL):
-        """``J^-1 rhs`` (``rhs`` ``(P,)`` or ``(P, m)``, columns solved together) by Jacobi-preconditioned CG to a
-        relative residual ``tol``."""
+        """``M^-1 rhs`` for the curvature ``M`` of ``curv`` (``rhs`` ``(P,)`` or ``(P, m)``, columns solved together)
+        by Jacobi-preconditioned CG to a relative residual ``tol``. Returns ``(solution, positive)``: ``positive``
+        is false when CG met a direction of non-positive curvature (an indefinite Hessian) and stopped there."""
         t = self.torch
         b = rhs if rhs.ndim == 2 else rhs[:, None]
         m_inv = (1.0 / self._fisher_diagonal(curv))[:, None]
@@ -193,19 +204,23 @@ class TorchClickLikelihood:
         d = zr.clone()
         rz = (r * zr).sum(0)
         target = tol * t.linalg.vector_norm(b, dim=0)
+        positive = True
         for _ in range(min(CG_MAX_ITER, 4 * self.n_params)):
             if bool((t.linalg.vector_norm(r, dim=0) <= target).all()):
                 break
             jd = self._fisher_vector(curv, d)
             curvature = (d * jd).sum(0)
-            alpha = t.where(curvature > 0, rz / t.where(curvature > 0, curvature, 1.0), 0.0)
+            if not bool((curvature > 0).all()):
+                positive = False
+                break
+            alpha = rz / curvature
             x = x + alpha * d
             r = r - alpha * jd
             zr = m_inv * r
             rz_new = (r * zr).sum(0)
             d = zr + t.where(rz > 0, rz_new / t.where(rz > 0, rz, 1.0), 0.0) * d
             rz = rz_new
-        return x if rhs.ndim == 2 else x[:, 0]
+        return (x if rhs.ndim == 2 else x[:, 0]), positive
 
     # ------------------------------------------------------------------ the ClickLikelihood interface
     def data_loss(self, theta: np.ndarray) -> float:
@@ -227,7 +242,7 @@ class TorchClickLikelihood:
     def solve_information(self, theta: np.ndarray, rhs: np.ndarray) -> np.ndarray:
         """``J(theta)^-1 rhs`` for ``rhs`` of shape ``(P, m)``."""
         theta_t = self._tensor(theta)
-        return self._solve(self._curvature(theta_t), self._tensor(rhs)).cpu().numpy()
+        return self._solve(self._curvature(theta_t), self._tensor(rhs))[0].cpu().numpy()
 
     def score_projection(self, theta: np.ndarray, u: np.ndarray) -> np.ndarray:
         """Each row's unweighted loss gradient times ``u`` (``(P, m)``): ``(n, m)``."""
@@ -238,29 +253,39 @@ class TorchClickLikelihood:
 
     def fit(self, theta0: np.ndarray | None = None, max_iter: int = 60, tol: float = 1e-11,
             step_tol: float = 1e-9) -> tuple[np.ndarray, bool]:
-        """Fisher scoring with CG steps, the stopping rule of :meth:`ClickLikelihood.fit`; L-BFGS from there if
-        the line search stalls. Returns ``(theta, converged)`` (numpy).
+        """Minimise the loss; returns ``(theta, converged)`` (numpy).
 
-        Inexact Newton: a step's CG stops at a relative residual of ``min(0.01, |g| / |g_0|)`` (floor
-        :data:`CG_TOL`), loose while far from the optimum; once the decrement is within ``step_tol`` the steps are
-        solved to :data:`CG_TOL`, so the optimum is as precise as the dense solver's."""
+        Fisher scoring with a backtracking line search while far from the optimum, each step's CG stopped at a
+        relative residual of ``min(0.01, |g| / |g_0|)`` (inexact Newton). Once the Newton decrement ``g' step``
+        is below ``step_tol * (1 + |loss|)``, Newton steps on the observed Hessian, solved to :data:`CG_TOL`,
+        until it is below ``tol * (1 + |loss|)``: Fisher scoring converges only linearly when the information
+        and the Hessian differ (the slot factor makes the link non-canonical), slowly in the flat directions of
+        a wide design; Newton steps there converge quadratically. A Hessian that is not positive definite at the
+        current point gives a Fisher step instead. L-BFGS from there if the line search stalls."""
         theta = self._tensor(self.start() if theta0 is None else theta0)
         value, grad = self._objective(theta)
         value = float(value)
         g0 = float(self.torch.linalg.vector_norm(grad)) or 1.0
-        exact = False
+        newton = False
         for _ in range(max_iter):
-            curv = self._curvature(theta)
-            forcing = CG_TOL if exact else max(CG_TOL, min(0.01, float(self.torch.linalg.vector_norm(grad)) / g0))
-            step = self._solve(curv, grad, forcing)
+            step, positive = None, False
+            if newton:
+                step, positive = self._solve(self._curvature(theta, observed=True), grad)
+            if not positive:
+                forcing = CG_TOL if newton else max(CG_TOL, min(0.01, float(self.torch.linalg.vector_norm(grad)) / g0))
+                step, _ = self._solve(self._curvature(theta), grad, forcing)
             decrement = float(grad @ step)
-            if not exact and decrement <= step_tol * (1.0 + abs(value)):
-                exact = True                       # near the optimum: the last steps as exact as the dense solve's
-                step = self._solve(curv, grad)
-                decrement = float(grad @ step)
             if not np.isfinite(decrement) or decrement < 0:
                 break
+            if not newton and decrement <= step_tol * (1.0 + abs(value)):
+                newton = True
+                hessian_step, positive = self._solve(self._curvature(theta, observed=True), grad)
+                if positive and float(grad @ hessian_step) > 0:
+                    step, decrement = hessian_step, float(grad @ hessian_step)
             if decrement <= tol * (1.0 + abs(value)):
+                if newton:                         # the last Newton step is nearly exact: take it unless it hurts
+                    last = float(self._objective(theta - step)[0])
+                    theta = theta - step if np.isfinite(last) and last <= value else theta
                 return theta.cpu().numpy(), True
             t = 1.0
             while t > 1e-6:
@@ -272,8 +297,6 @@ class TorchClickLikelihood:
             else:
                 break
             theta, value, grad = theta - t * step, new_value, new_grad
-            if t == 1.0 and decrement <= step_tol * (1.0 + abs(value)):
-                return theta.cpu().numpy(), True
         res = optimize.minimize(self.objective, theta.cpu().numpy(), jac=True, method="L-BFGS-B",
                                 options={"maxiter": 2000, "gtol": 1e-8})
         return res.x, bool(res.success)
