@@ -233,10 +233,19 @@ class TorchClickLikelihood:
         return float(value), grad.cpu().numpy()
 
     def start(self) -> np.ndarray:
-        """Start: ``b0`` at the weighted mean label's log-odds, everything else 0."""
+        """Start: ``b0`` at slot 0's weighted mean label's log-odds, ``log_kappa[k]`` at the log of slot ``k``'s
+        weighted CTR over slot 0's (at most 0), the features at 0. Closer than ``kappa = 1`` to where wide,
+        sparse designs end, whose first steps from ``kappa = 1`` can reach ``kappa[k] s > 1`` (the clamp at
+        ``P_MAX``, where the loss is not smooth)."""
+        t = self.torch
+        vz, v = self.v * self.z, self.v
+        slot0 = 1.0 - self.slot.sum(1)
+        ctr0 = float(np.clip(float((vz * slot0).sum() / max(float((v * slot0).sum()), 1e-300)), 1e-6, 0.5))
         theta = np.zeros(self.n_params)
-        ctr = float(np.clip(float((self.v * self.z).sum() / self.v.sum()), 1e-6, 0.5))
-        theta[0] = np.log(ctr / (1.0 - ctr))
+        theta[0] = np.log(ctr0 / (1.0 - ctr0))
+        if self.n_pos > 1:
+            ctr_k = (self.slot.T @ vz) / t.clamp(self.slot.T @ v, min=1e-300)
+            theta[1:self.n_pos] = np.minimum(np.log(np.clip(ctr_k.cpu().numpy(), 1e-6, None) / ctr0), 0.0)
         return theta
 
     def solve_information(self, theta: np.ndarray, rhs: np.ndarray) -> np.ndarray:
@@ -251,7 +260,7 @@ class TorchClickLikelihood:
         out = d_r[:, None] * (u[0][None, :] + self.x @ u[self.n_pos:]) + d_lk[:, None] * self._per_row(u[1:self.n_pos])
         return out.cpu().numpy()
 
-    def fit(self, theta0: np.ndarray | None = None, max_iter: int = 60, tol: float = 1e-11,
+    def fit(self, theta0: np.ndarray | None = None, max_iter: int = 300, tol: float = 1e-11,
             step_tol: float = 1e-9) -> tuple[np.ndarray, bool]:
         """Minimise the loss; returns ``(theta, converged)`` (numpy).
 
@@ -260,8 +269,10 @@ class TorchClickLikelihood:
         is below ``step_tol * (1 + |loss|)``, Newton steps on the observed Hessian, solved to :data:`CG_TOL`,
         until it is below ``tol * (1 + |loss|)``: Fisher scoring converges only linearly when the information
         and the Hessian differ (the slot factor makes the link non-canonical), slowly in the flat directions of
-        a wide design; Newton steps there converge quadratically. A Hessian that is not positive definite at the
-        current point gives a Fisher step instead. L-BFGS from there if the line search stalls."""
+        a wide design (hence ``max_iter`` 300: a step costs only CG products); Newton steps there converge
+        quadratically. A Hessian that is not positive definite at the current point gives a Fisher step instead.
+        (Newton steps from the start were tried: far from the optimum the Hessian's near-flat directions gave
+        steps the line search could not use on wide designs.) L-BFGS from there if the line search stalls."""
         theta = self._tensor(self.start() if theta0 is None else theta0)
         value, grad = self._objective(theta)
         value = float(value)
