@@ -31,6 +31,20 @@ def log_loss(labels: np.ndarray, p: np.ndarray, weights: np.ndarray | None = Non
     return float(np.average(loss, weights=weights))
 
 
+def backtrack(objective, theta, step, value: float, decrement: float, min_step: float = 1e-6):
+    """Armijo backtracking along ``-step``: the first ``t`` in 1, 1/2, 1/4 ... above ``min_step`` with
+    ``objective(theta - t step) <= value - 1e-4 t decrement``, as ``(t, new_value, new_grad)``; ``None`` if none.
+    ``theta`` and ``step`` may be numpy arrays or torch tensors (``objective`` takes what they are)."""
+    t = 1.0
+    while t > min_step:
+        new_value, new_grad = objective(theta - t * step)
+        new_value = float(new_value)
+        if np.isfinite(new_value) and new_value <= value - 1e-4 * t * decrement:
+            return t, new_value, new_grad
+        t *= 0.5
+    return None
+
+
 class ClickLikelihood:
     """The loss of the module docstring on a fixed design.
 
@@ -203,15 +217,11 @@ class ClickLikelihood:
                     last = self.objective(theta - step)[0]
                     theta = theta - step if np.isfinite(last) and last <= value else theta
                 return theta, True
-            t = 1.0
-            while t > 1e-6:
-                new_value, new_grad = self.objective(theta - t * step)
-                if np.isfinite(new_value) and new_value <= value - 1e-4 * t * decrement:
-                    break
-                t *= 0.5
-            else:
+            accepted = backtrack(self.objective, theta, step, value, decrement)
+            if accepted is None:
                 break
-            theta, value, grad = theta - t * step, new_value, new_grad
+            t, value, grad = accepted
+            theta = theta - t * step
         res = optimize.minimize(self.objective, theta, jac=True, method="L-BFGS-B",
                                 options={"maxiter": 2000, "gtol": 1e-8})
         return res.x, bool(res.success)

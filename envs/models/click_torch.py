@@ -23,7 +23,7 @@ import warnings
 import numpy as np
 from scipy import optimize, sparse
 
-from envs.models.click_likelihood import P_MAX
+from envs.models.click_likelihood import P_MAX, backtrack
 
 CG_TOL = 1e-10          # relative residual of a scoring step's CG solve
 CG_MAX_ITER = 2000
@@ -298,16 +298,11 @@ class TorchClickLikelihood:
                     last = float(self._objective(theta - step)[0])
                     theta = theta - step if np.isfinite(last) and last <= value else theta
                 return theta.cpu().numpy(), True
-            t = 1.0
-            while t > 1e-6:
-                new_value, new_grad = self._objective(theta - t * step)
-                new_value = float(new_value)
-                if np.isfinite(new_value) and new_value <= value - 1e-4 * t * decrement:
-                    break
-                t *= 0.5
-            else:
+            accepted = backtrack(self._objective, theta, step, value, decrement)
+            if accepted is None:
                 break
-            theta, value, grad = theta - t * step, new_value, new_grad
+            t, value, grad = accepted
+            theta = theta - t * step
         res = optimize.minimize(self.objective, theta.cpu().numpy(), jac=True, method="L-BFGS-B",
                                 options={"maxiter": 2000, "gtol": 1e-8})
         return res.x, bool(res.success)
