@@ -54,7 +54,7 @@ def _sandwich(prob, theta: np.ndarray, rows_of: sparse.csr_matrix) -> np.ndarray
     """Sandwich covariance of ``[b0, log_kappa[1:]]``: ``U' S U`` with ``U`` the first ``K`` columns of ``J^-1``
     and ``S`` the outer product of the per-row scores; ``rows_of`` sums weighted pseudo-row scores per logged row.
     Only ``J^-1 E`` is solved for, so no ``(P, P)`` inverse is formed (the torch solver's CG uses this)."""
-    u = prob.solve_information(theta, np.eye(prob.n_params)[:, :prob.n_pos])
+    u = prob.solve_information(theta, np.eye(prob.n_params, prob.n_pos))
     projected = rows_of @ prob.score_projection(theta, u)
     return projected.T @ projected
 

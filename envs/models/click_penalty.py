@@ -78,8 +78,10 @@ class CrossValidation:
             pen = np.array([penalties[b] for b in self.column_blocks], dtype=np.float64)
             loss = weight = 0.0
             for s, (train, test) in enumerate(self.splits):
-                if s not in self._problems:
-                    self._problems[s] = (self._problem(train), self._problem(test))
+                if s not in self._problems:     # the held-out side only scores: numpy, whatever fits
+                    self._problems[s] = (self._problem(train), ClickLikelihood(
+                        self.x[test], self.k[test], self.z[test], self.v[test], self.n_positions,
+                        np.zeros(self.x.shape[1])))
                 fit_on, score_on = self._problems[s]
                 fit_on.set_penalties(pen, penalties[POSITION])
                 theta, _ = fit_on.fit(self._warm.get(s))

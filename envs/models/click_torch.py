@@ -1,9 +1,10 @@
 """The click model's likelihood in torch, for designs too wide for the dense Fisher solve (many items or features).
 
-Same loss, parameters and stopping rule as :class:`envs.models.click_likelihood.ClickLikelihood` (see its
-module docstring), fit by the same Fisher scoring with a backtracking line search, but nothing of size
-``(P, P)`` is ever formed: each scoring step ``J^-1 g`` is solved by Jacobi-preconditioned conjugate gradients
-on Fisher-vector products, two sparse matrix-vector products each. Memory is ``O(nnz(x) + P)`` and a step
+Same loss and parameters as :class:`envs.models.click_likelihood.ClickLikelihood` (see its module
+docstring), fit by the same scheme (Fisher scoring with a backtracking line search, then Newton steps on the
+observed Hessian) to the same optimum, but nothing of size ``(P, P)`` is ever formed: each step is solved by
+Jacobi-preconditioned conjugate gradients on curvature-vector products, two sparse matrix-vector products each.
+It differs in its start (``kappa`` at the per-slot CTR ratios) and in solving the early Fisher steps loosely. Memory is ``O(nnz(x) + P)`` and a step
 costs ``O(nnz(x))`` per CG iteration, against ``O(P^2)`` memory and ``O(P^3)`` time for the dense solve.
 
 Runs on any torch device (``"cuda"`` for a GPU), in float64. Sums go through dense reductions, CSR products
@@ -192,9 +193,11 @@ class TorchClickLikelihood:
         return self.torch.clamp(diag, min=1e-12)
 
     def _solve(self, curv, rhs, tol: float = CG_TOL):
-        """``M^-1 rhs`` for the curvature ``M`` of ``curv`` (``rhs`` ``(P,)`` or ``(P, m)``, columns solved together)
-        by Jacobi-preconditioned CG to a relative residual ``tol``. Returns ``(solution, positive)``: ``positive``
-        is false when CG met a direction of non-positive curvature (an indefinite Hessian) and stopped there."""
+        """``M^-1 rhs`` for the curvature ``M`` of ``curv`` (``rhs`` ``(P,)`` or ``(P, m)``) by Jacobi-preconditioned
+        CG to a relative residual ``tol``, each column on its own (a column stops when it meets ``tol`` or a
+        direction of non-positive curvature; the others go on). Returns ``(solution, positive, met)``:
+        ``positive`` is false when some column met non-positive curvature (an indefinite Hessian), ``met`` when
+        every column reached ``tol`` within the iteration cap."""
         t = self.torch
         b = rhs if rhs.ndim == 2 else rhs[:, None]
         m_inv = (1.0 / self._fisher_diagonal(curv))[:, None]
@@ -204,23 +207,25 @@ class TorchClickLikelihood:
         d = zr.clone()
         rz = (r * zr).sum(0)
         target = tol * t.linalg.vector_norm(b, dim=0)
-        positive = True
+        active = t.linalg.vector_norm(r, dim=0) > target
+        indefinite = t.zeros_like(active)
         for _ in range(min(CG_MAX_ITER, 4 * self.n_params)):
-            if bool((t.linalg.vector_norm(r, dim=0) <= target).all()):
+            if not bool(active.any()):
                 break
             jd = self._fisher_vector(curv, d)
             curvature = (d * jd).sum(0)
-            if not bool((curvature > 0).all()):
-                positive = False
-                break
-            alpha = rz / curvature
+            indefinite = indefinite | (active & (curvature <= 0))
+            active = active & (curvature > 0)
+            alpha = t.where(active, rz / t.where(active, curvature, 1.0), 0.0)
             x = x + alpha * d
             r = r - alpha * jd
             zr = m_inv * r
             rz_new = (r * zr).sum(0)
-            d = zr + t.where(rz > 0, rz_new / t.where(rz > 0, rz, 1.0), 0.0) * d
+            d = zr + t.where(active & (rz > 0), rz_new / t.where(rz > 0, rz, 1.0), 0.0) * d
             rz = rz_new
-        return (x if rhs.ndim == 2 else x[:, 0]), positive
+            active = active & (t.linalg.vector_norm(r, dim=0) > target)
+        met = not bool(indefinite.any()) and bool((t.linalg.vector_norm(r, dim=0) <= target).all())
+        return (x if rhs.ndim == 2 else x[:, 0]), not bool(indefinite.any()), met
 
     # ------------------------------------------------------------------ the ClickLikelihood interface
     def data_loss(self, theta: np.ndarray) -> float:
@@ -245,13 +250,19 @@ class TorchClickLikelihood:
         theta[0] = np.log(ctr0 / (1.0 - ctr0))
         if self.n_pos > 1:
             ctr_k = (self.slot.T @ vz) / t.clamp(self.slot.T @ v, min=1e-300)
-            theta[1:self.n_pos] = np.minimum(np.log(np.clip(ctr_k.cpu().numpy(), 1e-6, None) / ctr0), 0.0)
+            ratio = np.clip(ctr_k.cpu().numpy() / ctr0, 0.01, 1.0)      # soft DR labels can make a slot's CTR <= 0
+            theta[1:self.n_pos] = np.log(ratio)
         return theta
 
     def solve_information(self, theta: np.ndarray, rhs: np.ndarray) -> np.ndarray:
         """``J(theta)^-1 rhs`` for ``rhs`` of shape ``(P, m)``."""
         theta_t = self._tensor(theta)
-        return self._solve(self._curvature(theta_t), self._tensor(rhs))[0].cpu().numpy()
+        solution, _, met = self._solve(self._curvature(theta_t), self._tensor(rhs))
+        if not met:
+            warnings.warn(f"click model (torch): CG did not reach a relative residual of {CG_TOL:g} in "
+                          f"{min(CG_MAX_ITER, 4 * self.n_params)} iterations; the standard errors are approximate",
+                          RuntimeWarning, stacklevel=2)
+        return solution.cpu().numpy()
 
     def score_projection(self, theta: np.ndarray, u: np.ndarray) -> np.ndarray:
         """Each row's unweighted loss gradient times ``u`` (``(P, m)``): ``(n, m)``."""
@@ -279,24 +290,26 @@ class TorchClickLikelihood:
         g0 = float(self.torch.linalg.vector_norm(grad)) or 1.0
         newton = False
         for _ in range(max_iter):
-            step, positive = None, False
+            step, positive, met = None, False, False
             if newton:
-                step, positive = self._solve(self._curvature(theta, observed=True), grad)
+                step, positive, met = self._solve(self._curvature(theta, observed=True), grad)
+                positive = positive and float(grad @ step) > 0
             if not positive:
                 forcing = CG_TOL if newton else max(CG_TOL, min(0.01, float(self.torch.linalg.vector_norm(grad)) / g0))
-                step, _ = self._solve(self._curvature(theta), grad, forcing)
+                step, _, met = self._solve(self._curvature(theta), grad, forcing)
             decrement = float(grad @ step)
             if not np.isfinite(decrement) or decrement < 0:
                 break
             if not newton and decrement <= step_tol * (1.0 + abs(value)):
                 newton = True
-                hessian_step, positive = self._solve(self._curvature(theta, observed=True), grad)
-                if positive and float(grad @ hessian_step) > 0:
-                    step, decrement = hessian_step, float(grad @ hessian_step)
-            if decrement <= tol * (1.0 + abs(value)):
-                if newton:                         # the last Newton step is nearly exact: take it unless it hurts
-                    last = float(self._objective(theta - step)[0])
-                    theta = theta - step if np.isfinite(last) and last <= value else theta
+                step, positive, met = self._solve(self._curvature(theta, observed=True), grad)
+                if not (positive and float(grad @ step) > 0):
+                    step, _, met = self._solve(self._curvature(theta), grad)
+                decrement = float(grad @ step)
+            # converged only on a step solved to CG_TOL: a truncated CG under-states the decrement
+            if newton and met and decrement <= tol * (1.0 + abs(value)):
+                last = float(self._objective(theta - step)[0])   # the last step is nearly exact: take it unless it hurts
+                theta = theta - step if np.isfinite(last) and last <= value else theta
                 return theta.cpu().numpy(), True
             accepted = backtrack(self._objective, theta, step, value, decrement)
             if accepted is None:

@@ -63,6 +63,10 @@ def fit(
 
     with user_errors():
         if source == "obd":
+            from envs.models.click import SOLVERS
+
+            if click_solver not in SOLVERS:
+                raise ValueError(f"--click-solver: expected one of {', '.join(SOLVERS)}, found {click_solver!r}")
             kwargs = {"campaign": campaign, "train_policy": train_policy, "eval_policy": eval_policy, "path": path,
                       "click_kwargs": {"solver": click_solver, "device": click_device}}
         elif source in SCANNER:
