@@ -78,12 +78,9 @@ def export_segments(spec: cf.ContextSpec, table: pd.DataFrame, relevance_rows: C
     codes, feats, labels = segment_codes(spec, table, n_segments, seed)
     s = len(labels)
     sample = rows_per_segment(codes, s, max_rows_per_segment, seed)
-    rel = np.zeros((s, 0))
-    for lo in range(0, sample.size, chunk_rows):
-        idx = sample[lo:lo + chunk_rows]
-        member = sparse.csr_matrix((np.ones(idx.size), (codes[idx], np.arange(idx.size))), shape=(s, idx.size))
-        part = member @ relevance_rows(idx)
-        rel = part if lo == 0 else rel + part
+    chunks = (sample[lo:lo + chunk_rows] for lo in range(0, sample.size, chunk_rows))
+    rel = sum(sparse.csr_matrix((np.ones(idx.size), (codes[idx], np.arange(idx.size))), shape=(s, idx.size))
+              @ relevance_rows(idx) for idx in chunks)
     rel /= np.maximum(np.bincount(codes[sample], minlength=s), 1.0)[:, None]
     counts = np.bincount(codes, minlength=s).astype(float)
     ts = table["timestamp"]

@@ -31,6 +31,32 @@ def log_loss(labels: np.ndarray, p: np.ndarray, weights: np.ndarray | None = Non
     return float(np.average(loss, weights=weights))
 
 
+def row_derivatives(s, kappa, p, z):
+    """Per-row ``d loss / d r`` and ``d loss / d log_kappa[k_i]`` (unweighted) from the parts ``s = sigmoid(r)``,
+    ``kappa[k_i]``, ``p`` and the labels ``z``; numpy arrays or torch tensors (arithmetic only)."""
+    d_r = -(z * (1.0 - s) - (1.0 - z) * kappa * s * (1.0 - s) / (1.0 - p))
+    d_lk = -(z - (1.0 - z) * p / (1.0 - p))
+    return d_r, d_lk
+
+
+def curvature_weights(s, kappa, p, z, v, observed: bool = False):
+    """Per-row weights ``(w_rr, w_rl, w_ll)`` of the curvature in (``r_i``, ``log_kappa[k_i]``); numpy arrays or
+    torch tensors (arithmetic and ``.clip`` only).
+
+    Fisher (expected) information: ``c (a^2, a p, p^2)`` with ``a = kappa s (1 - s)`` and ``c = v / (p (1 - p))``:
+    rank one per row, positive semi-definite. Observed (the loss's Hessian), with ``q = 1 - p``:
+    ``w_rr = v (z s (1 - s) + (1 - z) (a (1 - 2 s) / q + a^2 / q^2))``, ``w_rl = v (1 - z) a / q^2``,
+    ``w_ll = v (1 - z) p / q^2``: positive definite near a minimum, not everywhere.
+    """
+    a = kappa * s * (1.0 - s)
+    if not observed:
+        c = v / (p * (1.0 - p)).clip(min=1e-300)
+        return c * a * a, c * a * p, c * p * p
+    q = 1.0 - p
+    return (v * (z * s * (1.0 - s) + (1.0 - z) * (a * (1.0 - 2.0 * s) / q + a * a / q ** 2)),
+            v * (1.0 - z) * a / q ** 2, v * (1.0 - z) * p / q ** 2)
+
+
 def backtrack(objective, theta, step, value: float, decrement: float, min_step: float = 1e-6):
     """Armijo backtracking along ``-step``: the first ``t`` in 1, 1/2, 1/4 ... above ``min_step`` with
     ``objective(theta - t step) <= value - 1e-4 t decrement``, as ``(t, new_value, new_grad)``; ``None`` if none.
@@ -93,10 +119,7 @@ class ClickLikelihood:
     def _row_derivatives(self, theta: np.ndarray):
         """Per-row d(loss)/dr and d(loss)/dlog_kappa[k_i] (unweighted), and the parts."""
         s, kappa, p = self.parts(theta)
-        z = self.z
-        d_r = -(z * (1.0 - s) - (1.0 - z) * kappa * s * (1.0 - s) / (1.0 - p))
-        d_lk = -(z - (1.0 - z) * p / (1.0 - p))
-        return d_r, d_lk, s, kappa, p
+        return *row_derivatives(s, kappa, p, self.z), s, kappa, p
 
     def _rows(self, a_r: np.ndarray, a_lk: np.ndarray) -> sparse.csr_matrix:
         """Rows ``[a_r, a_lk one-hot at k_i (k_i >= 1), a_r * x_i]``, sparse ``(n, P)``."""
@@ -126,20 +149,8 @@ class ClickLikelihood:
         return float(nll + 0.5 * np.sum(pen * theta * theta)), grad
 
     def curvature_weights(self, theta: np.ndarray, observed: bool = False) -> tuple[np.ndarray, ...]:
-        """Per-row weights ``(w_rr, w_rl, w_ll)`` of the curvature in (``r_i``, ``log_kappa[k_i]``), each ``(n,)``.
-
-        Fisher (expected) information: ``c (a^2, a p, p^2)`` with ``a = kappa s (1 - s)`` and
-        ``c = v / (p (1 - p))``. Observed (the loss's Hessian), with ``q = 1 - p``: ``w_rr = v (z s (1 - s) +
-        (1 - z) (a (1 - 2 s) / q + a^2 / q^2))``, ``w_rl = v (1 - z) a / q^2``, ``w_ll = v (1 - z) p / q^2``.
-        """
-        s, kappa, p = self.parts(theta)
-        a = kappa * s * (1.0 - s)
-        if not observed:
-            c = self.v / np.maximum(p * (1.0 - p), 1e-300)
-            return c * a * a, c * a * p, c * p * p
-        z, v, q = self.z, self.v, 1.0 - p
-        return (v * (z * s * (1.0 - s) + (1.0 - z) * (a * (1.0 - 2.0 * s) / q + a * a / q ** 2)),
-                v * (1.0 - z) * a / q ** 2, v * (1.0 - z) * p / q ** 2)
+        """Per-row curvature weights at ``theta`` (:func:`curvature_weights`), each ``(n,)``."""
+        return curvature_weights(*self.parts(theta), self.z, self.v, observed)
 
     def information(self, theta: np.ndarray, observed: bool = False) -> np.ndarray:
         """Weighted expected (Fisher) information plus the penalty, dense ``(P, P)`` (``observed=True``: the

@@ -67,9 +67,9 @@ class CrossValidation:
         self._problems: dict[int, tuple[ClickLikelihood, ClickLikelihood]] = {}
         self.cache: dict[tuple, float] = {}
 
-    def _problem(self, rows: np.ndarray) -> ClickLikelihood:
-        return self.likelihood(self.x[rows], self.k[rows], self.z[rows], self.v[rows], self.n_positions,
-                               np.zeros(self.x.shape[1]))
+    def _problem(self, rows: np.ndarray, likelihood: Callable[..., ClickLikelihood]) -> ClickLikelihood:
+        return likelihood(self.x[rows], self.k[rows], self.z[rows], self.v[rows], self.n_positions,
+                          np.zeros(self.x.shape[1]))
 
     def score(self, penalties: dict[str, float]) -> float:
         """Held-out weighted log-loss per unit weight (see the module docstring); cached per setting."""
@@ -79,9 +79,7 @@ class CrossValidation:
             loss = weight = 0.0
             for s, (train, test) in enumerate(self.splits):
                 if s not in self._problems:     # the held-out side only scores: numpy, whatever fits
-                    self._problems[s] = (self._problem(train), ClickLikelihood(
-                        self.x[test], self.k[test], self.z[test], self.v[test], self.n_positions,
-                        np.zeros(self.x.shape[1])))
+                    self._problems[s] = (self._problem(train, self.likelihood), self._problem(test, ClickLikelihood))
                 fit_on, score_on = self._problems[s]
                 fit_on.set_penalties(pen, penalties[POSITION])
                 theta, _ = fit_on.fit(self._warm.get(s))

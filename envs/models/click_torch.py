@@ -24,7 +24,7 @@ import warnings
 import numpy as np
 from scipy import optimize, sparse
 
-from envs.models.click_likelihood import P_MAX, backtrack
+from envs.models.click_likelihood import P_MAX, backtrack, curvature_weights, row_derivatives
 
 CG_TOL = 1e-10          # relative residual of a scoring step's CG solve
 CG_MAX_ITER = 2000
@@ -146,10 +146,7 @@ class TorchClickLikelihood:
     def _derivatives(self, theta):
         """Per-row d(loss)/dr and d(loss)/dlog_kappa[k_i] (unweighted), and the parts."""
         s, kappa, p = self._parts(theta)
-        z = self.z
-        d_r = -(z * (1.0 - s) - (1.0 - z) * kappa * s * (1.0 - s) / (1.0 - p))
-        d_lk = -(z - (1.0 - z) * p / (1.0 - p))
-        return d_r, d_lk, s, kappa, p
+        return *row_derivatives(s, kappa, p, self.z), s, kappa, p
 
     def _objective(self, theta):
         d_r, d_lk, _, _, p = self._derivatives(theta)
@@ -159,22 +156,9 @@ class TorchClickLikelihood:
         return self._nll(p) + 0.5 * self.torch.sum(self.pen * theta * theta), grad
 
     def _curvature(self, theta, observed: bool = False):
-        """Per-row weights ``(w_rr, w_rl, w_ll)`` of the curvature in (``r_i``, ``log_kappa[k_i]``) at ``theta``.
-
-        Fisher (expected) information: ``c (a^2, a p, p^2)``, rank one per row, positive semi-definite.
-        Observed (``observed=True``), the loss's Hessian, with ``q = 1 - p``: ``w_rr = v (z s (1 - s) +
-        (1 - z) (a (1 - 2 s) / q + a^2 / q^2))``, ``w_rl = v (1 - z) a / q^2``, ``w_ll = v (1 - z) p / q^2``;
-        positive definite near a minimum, not everywhere.
-        """
-        s, kappa, p = self._parts(theta)
-        a = kappa * s * (1.0 - s)
-        if not observed:
-            c = self.v / self.torch.clamp(p * (1.0 - p), min=1e-300)
-            return c * a * a, c * a * p, c * p * p
-        z, v = self.z, self.v
-        q2 = (1.0 - p) ** 2
-        return (v * (z * s * (1.0 - s) + (1.0 - z) * (a * (1.0 - 2.0 * s) / (1.0 - p) + a * a / q2)),
-                v * (1.0 - z) * a / q2, v * (1.0 - z) * p / q2)
+        """Per-row curvature weights ``(w_rr, w_rl, w_ll)`` at ``theta`` (Fisher, or the Hessian when
+        ``observed``; :func:`~envs.models.click_likelihood.curvature_weights`)."""
+        return curvature_weights(*self._parts(theta), self.z, self.v, observed)
 
     def _fisher_vector(self, curv, u):
         """``J u`` (see the module docstring; the Hessian for observed weights); ``u`` ``(P,)`` or ``(P, m)``."""
@@ -184,7 +168,7 @@ class TorchClickLikelihood:
         du_r = u2[0][None, :] + self.x @ u2[self.n_pos:]
         du_l = self._per_row(u2[1:self.n_pos])
         g_r, g_l = w_rr * du_r + w_rl * du_l, w_rl * du_r + w_ll * du_l
-        out = t.cat([g_r.sum(0)[None], self.slot.T @ g_l, self._xt_times(g_r)]) + self.pen[:, None] * u2
+        out = t.cat([g_r.sum(0)[None], self._slot_sums(g_l), self._xt_times(g_r)]) + self.pen[:, None] * u2
         return out if u.ndim == 2 else out[:, 0]
 
     def _fisher_diagonal(self, curv):
