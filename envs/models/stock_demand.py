@@ -9,8 +9,8 @@ and length of the product's fitted periods.
 Terms and family (``"auto"``):
 
 * day of week: considered when the product has at least ``min_weeks_day_of_week`` weeks (default 4, i.e. 28
-  periods) and every weekday has at least 2 exactly observed periods; trend: considered with at least
-  ``min_weeks_trend`` weeks (default 8). A considered term is kept when the likelihood-ratio test against the
+  periods) and every weekday has an exactly observed period (else its term is not identified); trend: considered
+  with at least ``min_weeks_trend`` weeks (default 8). A considered term is kept when the likelihood-ratio test against the
   model without it rejects at ``test_level`` (default 5%; 6 df for the weekdays, 1 for the trend).
 * family: NB2 when the likelihood-ratio test of Poisson within NB (with all considered terms) rejects at
   ``test_level``; alpha = 0 is on the boundary, so the p-value is half the chi-square(1) tail.
@@ -29,7 +29,7 @@ import numpy as np
 from scipy import stats
 
 from envs.models.base import BehaviourModel
-from envs.models.censored_counts import CensoredCounts, CountFit, fit_counts
+from envs.models.censored_counts import CensoredCounts, CountFit, covariance, fit_counts
 from envs.models.lead_time import ORDER_TIMINGS, estimate_lead_times
 from envs.models.stock_data import ProductDemand, product_demands
 from envs.params import InventoryParams
@@ -157,7 +157,7 @@ class StockDemandModel(BehaviourModel):
     # ------------------------------------------------------------------------------------------ fitting
     def _candidates(self, p: ProductDemand) -> dict:
         exact = ~p.censored
-        weekdays_ok = all((exact & (p.periods % 7 == d)).sum() >= 2 for d in range(7))
+        weekdays_ok = all((exact & (p.periods % 7 == d)).any() for d in range(7))
         return {"day_of_week": self.day_of_week is not False and p.n >= 7 * self.min_weeks_day_of_week
                 and weekdays_ok,
                 "trend": self.trend is not False and p.n >= 7 * self.min_weeks_trend}
@@ -167,12 +167,11 @@ class StockDemandModel(BehaviourModel):
         mid = float((p.periods.min() + p.periods.max()) / 2)
         span = float(max(p.periods.max() - p.periods.min(), 1))
 
-        def fit(family: str, effects: dict, with_cov: bool = False) -> CountFit:
-            data = CensoredCounts(design(rows.periods, effects, mid, span), rows.demand, rows.censored)
-            try:
-                return fit_counts(family, data, with_cov=with_cov)
-            except ValueError as exc:
-                raise ValueError(f"product {p.name!r}: {exc} (terms {effects}, {family})") from None
+        def data(effects: dict) -> CensoredCounts:
+            return CensoredCounts(design(rows.periods, effects, mid, span), rows.demand, rows.censored)
+
+        def fit(family: str, effects: dict) -> CountFit:
+            return fit_counts(family, data(effects), with_cov=False)
 
         effects = self._candidates(p)
         tests: dict = {}
@@ -190,7 +189,11 @@ class StockDemandModel(BehaviourModel):
             if effects[term] and getattr(self, term) == "auto":
                 tests[f"{term}_p"] = _lr_pvalue(full, fit(family, {**effects, term: False}), df)
                 final[term] = tests[f"{term}_p"] < self.test_level
-        chosen = fit(family, final, with_cov=True)
+        chosen = full if final == effects else fit(family, final)
+        try:
+            chosen.cov = covariance(family, data(final), chosen.params)
+        except ValueError as exc:
+            raise ValueError(f"product {p.name!r}: {exc} (terms {final}, {family})") from None
         return ProductFit(p.name, final, chosen, mid, span, int(p.periods.max()), tests, _naive(p))
 
     def fit(self, data: StockLog) -> StockDemandModel:
