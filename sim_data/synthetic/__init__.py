@@ -12,10 +12,14 @@ tables and parameters) and returns ``(log, truth)``: the log in the canonical sc
   Oracles: ``choice_probs``, ``elasticities``, ``expected_profit``, ``optimal_prices``.
 * :func:`make_stock_log` -> (:class:`~sim_data.logs.StockLog`, :class:`StockTruth`): a base-stock policy under
   Poisson demand with lost sales.
+* :func:`make_stock_world` -> (:class:`~sim_data.logs.StockLog`, :class:`StockWorldTruth`): stock-outs that follow
+  high demand, Poisson or NB demand with weekday and trend terms, random lead times, lost sales recorded or not.
 """
 
 from sim_data.synthetic.click import ClickTruth, make_click_world
 from sim_data.synthetic.demand import DemandTruth, make_demand_world
 from sim_data.synthetic.stock import StockTruth, make_stock_log
+from sim_data.synthetic.stock_world import StockWorldTruth, make_stock_world
 
-__all__ = ["ClickTruth", "DemandTruth", "StockTruth", "make_click_world", "make_demand_world", "make_stock_log"]
+__all__ = ["ClickTruth", "DemandTruth", "StockTruth", "StockWorldTruth", "make_click_world", "make_demand_world",
+           "make_stock_log", "make_stock_world"]
