@@ -32,6 +32,17 @@ def _noop(_: str) -> None:
     return None
 
 
+def _strict(value: Any) -> Any:
+    """NaN and infinities as ``None`` (strict JSON), recursively through dicts and lists."""
+    if isinstance(value, dict):
+        return {k: _strict(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_strict(v) for v in value]
+    if isinstance(value, float | np.floating) and not np.isfinite(value):
+        return None
+    return value
+
+
 def fit_stock(log: StockLog, out: str | Path, progress: Progress = _noop, *, holding_cost: Any = 1.0,
               backorder_cost: Any = 9.0, lost_sale_cost: Any = 9.0, backorders: bool = True,
               fixed_order_cost: Any = 0.0, unit_order_cost: Any = 0.0, lead_time: int | None = None,
@@ -57,7 +68,8 @@ def fit_stock(log: StockLog, out: str | Path, progress: Progress = _noop, *, hol
     :return: the fidelity dict written to ``fidelity.json``: ``source`` ("stock"), ``products`` (per product
         ``estimate``, ``ci``, ``naive_mean``, ``naive_ci``, ``dropped_stockouts_mean``, ``stockout_share``,
         ``family``, ``effects``, ``lead_time``, ...), ``lead_time``, ``env_lead_time``, ``held_out``,
-        ``params``.
+        ``params``. Undefined figures (a naive interval from one period, a lead time with no received order)
+        are NaN here and ``null`` in ``fidelity.json``.
     """
     if not isinstance(log, StockLog):
         raise TypeError(f"log: expected a StockLog, found {type(log).__name__}")
@@ -83,7 +95,7 @@ def fit_stock(log: StockLog, out: str | Path, progress: Progress = _noop, *, hol
     out.mkdir(parents=True, exist_ok=True)
     model.save(out)
     params.to_json(out / "params.json")
-    write_text(out / "fidelity.json", json.dumps(fidelity, indent=2, default=float))
+    write_text(out / "fidelity.json", json.dumps(_strict(fidelity), indent=2, default=float, allow_nan=False))
     write_text(out / "fidelity.md", _markdown(fidelity, out))
     return fidelity
 

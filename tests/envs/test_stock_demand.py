@@ -207,6 +207,21 @@ def test_clear_errors_for_bad_input():
         fixed.product("z")
 
 
+def test_fit_stock_without_receipts_needs_a_lead_time_and_writes_strict_json(tmp_path):
+    log = _table(lost_sales=[1.0] + [np.nan] * 7)
+    with pytest.raises(ValueError, match="no order is received"):
+        fit_stock(log, tmp_path / "none", n_draws=50)
+    assert not (tmp_path / "none").exists()                             # nothing half-written
+    f = fit_stock(log, tmp_path / "given", lead_time=1, n_draws=50)
+    assert f["lead_time_used"] == "given" and InventoryParams.from_fit_dir(tmp_path / "given").lead_time == 1
+
+    def refuse(name: str) -> None:
+        raise ValueError(f"non-standard JSON constant {name}")
+
+    doc = json.loads((tmp_path / "given" / "fidelity.json").read_text(), parse_constant=refuse)
+    assert doc["lead_time"]["pooled"]["mean"] is None
+
+
 def test_base_stock_on_the_censored_fit_is_near_optimal_on_the_true_world_and_naive_is_not():
     """The benchmark's exact counterpart: levels tuned on each fitted simulator, costed exactly on the truth."""
     excess = {"censored": [], "naive": []}
