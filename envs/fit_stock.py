@@ -76,7 +76,7 @@ def fit_stock(log: StockLog, out: str | Path, progress: Progress = _noop, *, hol
     out = Path(out)
     kwargs = dict(model_kwargs or {})
     progress(f"fitting censored demand of {log.table['product'].nunique():,} products on {len(log):,} rows")
-    model = StockDemandModel(**kwargs).fit(log)
+    model = StockDemandModel(**kwargs).fit(log, progress=progress)
     params = model.to_params(holding_cost=holding_cost, backorder_cost=backorder_cost, lost_sale_cost=lost_sale_cost,
                              backorders=backorders, fixed_order_cost=fixed_order_cost,
                              unit_order_cost=unit_order_cost, lead_time=lead_time)

@@ -25,6 +25,8 @@ stock-out share. Lead times come from :mod:`envs.models.lead_time`.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 from scipy import stats
 
@@ -196,15 +198,23 @@ class StockDemandModel(BehaviourModel):
             raise ValueError(f"product {p.name!r}: {exc} (terms {final}, {family})") from None
         return ProductFit(p.name, final, chosen, mid, span, int(p.periods.max()), tests, _naive(p))
 
-    def fit(self, data: StockLog) -> StockDemandModel:
+    def fit(self, data: StockLog, progress: Callable[[str], None] | None = None) -> StockDemandModel:
         """Fit every product of a stock log; returns ``self``.
+
+        :param progress: optional callable receiving a line after about every tenth of the products.
 
         :raises TypeError: ``data`` is not a :class:`~sim_data.logs.StockLog`.
         :raises ValueError: naming the product, for non-whole counts, all-censored products or unidentified terms.
         """
         if not isinstance(data, StockLog):
             raise TypeError(f"data: expected a StockLog, found {type(data).__name__}")
-        self.products_ = [self._fit_product(p) for p in product_demands(data.table)]
+        products = product_demands(data.table)
+        every = max(len(products) // 10, 1)
+        self.products_ = []
+        for k, p in enumerate(products, start=1):
+            self.products_.append(self._fit_product(p))
+            if progress is not None and (k % every == 0 or k == len(products)):
+                progress(f"censored demand: {k:,} of {len(products):,} products fitted")
         self.lead_times_ = estimate_lead_times(data.table, self.order_timing)
         self._fitted = True
         return self
