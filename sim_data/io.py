@@ -27,10 +27,16 @@ def cache_dir() -> Path:
 
 
 def read_table(path: str | Path) -> pd.DataFrame:
-    """Read a CSV or Parquet file; raises ``ValueError`` naming the file for an unknown suffix or a missing file."""
+    """Read a CSV or Parquet file, or a directory of Parquet files (one table, files in name order); raises
+    ``ValueError`` naming the file for an unknown suffix or a missing file."""
     path = Path(path)
     if not path.exists():
         raise FileNotFoundError(f"no such file: {path}")
+    if path.is_dir():
+        files = sorted(p for p in path.rglob("*") if p.suffix.lower() in (".parquet", ".pq"))
+        if not files:
+            raise ValueError(f"{path}: a directory, but it holds no .parquet files")
+        return pd.concat([pd.read_parquet(f) for f in files], ignore_index=True)
     suffix = path.suffix.lower()
     if suffix == ".csv":
         return pd.read_csv(path)

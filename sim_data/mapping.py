@@ -16,6 +16,11 @@ A mapping file is TOML::
     [features]                     # source columns kept as feature columns (renamed with the table's prefix)
     columns = ["age_band", "device"]
 
+    [ids]                          # bandit tables: how the shop numbers its actions and slots
+    actions = "labels"             # "labels": the shop's own ids (strings or integers) -> indices 0..n-1, sorted;
+                                   # "index": already 0..n-1; "auto" (default): labels when some id is not an integer
+    position_base = 1              # the shop's first slot is 1 (default 0)
+
 Unmapped source columns that are neither canonical nor listed as features are dropped.
 """
 
@@ -29,6 +34,8 @@ import pandas as pd
 
 from sim_data.schema import schema_for
 
+ID_MODES = ("auto", "labels", "index")
+
 
 @dataclass(frozen=True)
 class Mapping:
@@ -38,6 +45,8 @@ class Mapping:
     constants: dict[str, object] = field(default_factory=dict)
     features: tuple[str, ...] = ()
     kind: str | None = None
+    action_ids: str = "auto"
+    position_base: int = 0
 
     @classmethod
     def load(cls, path: str | Path) -> Mapping:
@@ -46,9 +55,18 @@ class Mapping:
             raw = tomllib.loads(path.read_text())
         except tomllib.TOMLDecodeError as exc:
             raise ValueError(f"mapping file {path}: not valid TOML ({exc})") from None
-        unknown = sorted(set(raw) - {"kind", "columns", "constants", "features"})
+        unknown = sorted(set(raw) - {"kind", "columns", "constants", "features", "ids"})
         if unknown:
-            raise ValueError(f"mapping file {path}: unknown sections {unknown}; expected kind, [columns], [constants], [features]")
+            raise ValueError(f"mapping file {path}: unknown sections {unknown}; expected kind, [columns], [constants], "
+                             "[features], [ids]")
+        ids = raw.get("ids", {})
+        if not isinstance(ids, dict) or set(ids) - {"actions", "position_base"}:
+            raise ValueError(f"mapping file {path}: [ids] takes actions and position_base, found {ids!r}")
+        if ids.get("actions", "auto") not in ID_MODES:
+            raise ValueError(f"mapping file {path}: [ids] actions: expected one of {list(ID_MODES)}, "
+                             f"found {ids.get('actions')!r}")
+        if ids.get("position_base", 0) not in (0, 1) or isinstance(ids.get("position_base"), bool):
+            raise ValueError(f"mapping file {path}: [ids] position_base: expected 0 or 1, found {ids.get('position_base')!r}")
         features = raw.get("features", {}).get("columns", [])
         if not isinstance(features, list) or not all(isinstance(f, str) for f in features):
             raise ValueError(f"mapping file {path}: [features] columns must be a list of column names")
@@ -59,7 +77,8 @@ class Mapping:
             if not isinstance(source, str):
                 raise ValueError(f"mapping file {path}: [columns] {canonical} must name a source column (a string)")
         return cls(columns=dict(raw.get("columns", {})), constants=dict(raw.get("constants", {})),
-                   features=tuple(features), kind=raw.get("kind"))
+                   features=tuple(features), kind=raw.get("kind"), action_ids=ids.get("actions", "auto"),
+                   position_base=int(ids.get("position_base", 0)))
 
     def apply(self, df: pd.DataFrame, kind: str) -> pd.DataFrame:
         """Rename, fill constants and keep features; raises ``ValueError`` naming a source column that is absent."""
