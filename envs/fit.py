@@ -101,8 +101,24 @@ def fit_obd(out: str | Path, campaign: str = "all", train_policy: str = "random"
     progress(f"loading Open Bandit Dataset: {train_policy}/{campaign} and {eval_policy}/{campaign}")
     train = load_obd(policy=train_policy, campaign=campaign, path=path)
     evaluation = load_obd(policy=eval_policy, campaign=campaign, path=path)
+    head = {"source": "obd", "campaign": campaign, "train_policy": train_policy, "eval_policy": eval_policy,
+            "title": f"Open Bandit Dataset, campaign `{campaign}`"}
+    return fit_click_replay(train, evaluation, out, head, progress=progress,
+                            click_kwargs={"interactions": False} | (click_kwargs or {}))
+
+
+def fit_click_replay(train: BanditLog, evaluation: BanditLog, out: Path, head: dict, progress: Progress = _noop,
+                     click_kwargs: dict | None = None) -> dict:
+    """Fit the click model on ``train`` and replay ``evaluation``'s logged (context, item, slot) rows through it;
+    write the models, ``params.json`` and the report into ``out``.
+
+    :param head: the fidelity dict's first keys: ``source``, ``title`` (the report's heading), ``train_policy``
+        and ``eval_policy`` (words for what was fit and replayed), and any others to keep.
+    :return: the fidelity dict (see :func:`fit_obd`).
+    """
+    train_policy, eval_policy = head["train_policy"], head["eval_policy"]
     progress(f"fitting the click model on {len(train):,} {train_policy} impressions")
-    click = ClickModel(**({"interactions": False} | (click_kwargs or {}))).fit(train, progress=progress)
+    click = ClickModel(**(click_kwargs or {})).fit(train, progress=progress)
     progress(f"replaying {len(evaluation):,} {eval_policy} impressions through the model")
     ev = click.evaluate(evaluation)
     report = click.report()
@@ -116,7 +132,7 @@ def fit_obd(out: str | Path, campaign: str = "all", train_policy: str = "random"
     a_train, a_test = split_bandit_by_time(train)
     arrivals, arrivals_report = _arrivals(a_train, a_test, train)
     fidelity = {
-        "source": "obd", "campaign": campaign, "train_policy": train_policy, "eval_policy": eval_policy,
+        **head,
         "train_rows": len(train), "eval_rows": len(evaluation), "eval_clicks": int(y.sum()),
         "simulated_ctr": ev["simulated_ctr"], "onpolicy_ctr": ev["observed_ctr"], "onpolicy_ci": [lo, hi],
         "inside_ci": bool(lo <= ev["simulated_ctr"] <= hi),
@@ -152,9 +168,9 @@ def _obd_markdown(f: dict, out: Path) -> str:
     ax[1].set_title("CTR by position")
     ax[1].legend()
     plot_predicted_vs_observed(ax[2], f["by_item"], "items", "CTR by item")
-    calib = save_figure(fig, out / "obd_calibration.png")
+    calib = save_figure(fig, out / f"{f['source']}_calibration.png")
     lines = [
-        f"# Simulator fidelity: Open Bandit Dataset, campaign `{f['campaign']}`", "",
+        f"# Simulator fidelity: {f['title']}", "",
         f"Click model fit on {f['train_rows']:,} `{f['train_policy']}` impressions; the `{f['eval_policy']}` "
         f"policy's {f['eval_rows']:,} logged (context, item, slot) rows replayed through it.", "",
         md_table(["quantity", "value"], [
@@ -213,20 +229,32 @@ def _time_is_calendar(log: ChoiceLog) -> bool:
 
 
 def fit_choice_log(log: ChoiceLog, out: str | Path, name: str, outside_share: float = 0.5, n_classes: int = 1,
-                   test_share: float = 0.2, progress: Progress = _noop) -> dict:
+                   test_share: float = 0.2, progress: Progress = _noop, instruments: pd.DataFrame | None = None) -> dict:
     """Fit the choice model on the first ``1 - test_share`` of occasions, score the rest, refit on everything.
 
+    The outside option is estimated from the log's no-purchase occasions when it has them, else calibrated to
+    ``outside_share`` (:class:`~envs.models.choice.ChoiceModel`, ``outside="auto"``). With ``instruments`` (a frame
+    of ``time``, ``product`` and instrument columns) prices are corrected by the control function, and the naive
+    fit (no correction) is reported beside it under ``naive``.
+
     :return: the fidelity dict: ``source``, ``heldout`` (log-likelihood vs the brand-share baseline),
-        ``own_price_elasticities`` (with intervals), ``own_elasticities_negative``, ``coefficients``, ``arrivals``.
+        ``own_price_elasticities`` (with intervals), ``own_elasticities_negative``, ``coefficients``, ``arrivals``,
+        and with instruments ``naive`` (its price coefficient and own-price elasticities).
     """
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     train, test = split_by_time(log, test_share)
-    progress(f"{name}: fitting the choice model on {train.table['occasion_id'].nunique():,} occasions")
-    held = ChoiceModel(outside_share=outside_share, n_classes=n_classes).fit(train, progress=progress)
+    cf = instruments is not None
+
+    def model_for() -> ChoiceModel:
+        return ChoiceModel(outside_share=outside_share, n_classes=n_classes, control_function=cf)
+
+    progress(f"{name}: fitting the choice model on {train.table['occasion_id'].nunique():,} occasions"
+             + (" (control function)" if cf else ""))
+    held = model_for().fit(train, instruments=instruments, progress=progress)
     evaluation = held.evaluate(test)
     progress(f"{name}: refitting on all occasions")
-    model = ChoiceModel(outside_share=outside_share, n_classes=n_classes).fit(log, progress=progress)
+    model = model_for().fit(log, instruments=instruments, progress=progress)
     rep = model.report()
     el = model.elasticities()
     products = el["products"]
@@ -253,6 +281,15 @@ def fit_choice_log(log: ChoiceLog, out: str | Path, name: str, outside_share: fl
                            "observed": dict(zip(held.products_, shares_obs.tolist(), strict=True))},
         "choice_model": rep, "arrivals": arrivals_report,
     }
+    if cf:
+        progress(f"{name}: fitting the naive model (no price correction) for comparison")
+        naive = ChoiceModel(outside_share=outside_share, n_classes=n_classes).fit(log, progress=progress)
+        nel = naive.elasticities()
+        fidelity["naive"] = {
+            "beta_price": naive.coefficient("beta_price"),
+            "own_price_elasticities": {p: float(nel["estimate"][i, i]) for i, p in enumerate(nel["products"])}}
+        fidelity["control_function"] = {"beta_price": model.coefficient("beta_price"),
+                                        "first_stage": rep.get("first_stage")}
     model.save(out)
     try:
         model.to_params(arrival_rate=rate).to_json(out / "params.json")

@@ -6,7 +6,7 @@ This is the one entry point every step of the loop uses for a shop's tables (``r
     table = load_shop_table("banners.parquet", "bandit", mapping="banners.toml")
     table.log          # BanditLog / ChoiceLog / StockLog in indices
     table.vocabulary   # the shop's ids <-> indices (sim_data.vocab.Vocabulary), saved with fits and policies
-    table.raw          # the mapped frame before id encoding (instrument columns are read from it)
+    table.source       # the file as read, in the shop's column names (instrument columns are read from it)
 
 Pass ``vocabulary=`` to read a later log with the ids of an earlier fit or a policy: an id it does not know is an
 error naming the id and rows, never a silently different index.
@@ -81,4 +81,4 @@ def load_shop_table(path: str | Path, kind: str, mapping: str | Path | Mapping |
         raise SchemaError(f"{path} ({kind})", exc.problems) from None
     except ValueError as exc:
         raise ValueError(f"{path}: {exc}") from None
-    return ShopTable(log=log, vocabulary=vocabulary, source=frame)
+    return ShopTable(log=log, vocabulary=vocabulary, source=source)
