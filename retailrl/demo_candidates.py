@@ -175,7 +175,7 @@ def register_candidates(candidates: list[Candidate], url: str | None = None, est
 PRICING_POINT = "cracker-pricing"
 
 
-def train_quick_ppo(sim_dir: Path, out: Path, config_path: Path) -> dict:
+def train_quick_ppo(sim_dir: Path, out: Path, config_path) -> dict:
     """Train the quick PPO pricing policy on the simulator fit from the Cracker panel; compare with its oracle.
 
     :return: ``{"result": RunResult, "oracle": float, "ratio": float, "report": dict}``; the report is the
@@ -187,7 +187,8 @@ def train_quick_ppo(sim_dir: Path, out: Path, config_path: Path) -> dict:
     from agents.run_config import RunConfig
     from agents.train import run_training
 
-    raw = RunConfig.from_toml(config_path).to_dict()
+    base = config_path if isinstance(config_path, RunConfig) else RunConfig.from_toml(config_path)
+    raw = base.to_dict()
     raw["env"]["sim_dir"] = str(sim_dir)
     raw["out"] = str(out / "runs")
     config = RunConfig.from_dict(raw)

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import typer
 
-from retailrl.cli import bench, dashboard, data, demo, ope, registry, serve, sim, train
+from retailrl.cli import bench, dashboard, data, demo, loop, ope, registry, serve, sim, train
 
 app = typer.Typer(
     name="retailrl",
@@ -24,6 +24,7 @@ app.command("train", help="Train a policy on the simulator from a config file.")
 app.command("serve", help="Start the bandit decision API.")(serve.serve)
 app.command("learner", help="Run the online learner that turns joined logs into candidate versions.")(serve.learner)
 app.command("dashboard", help="Start the Streamlit approval dashboard on 127.0.0.1.")(dashboard.dashboard)
+app.command("loop", help="A shop's own logs through the loop: fit, train, evaluate, register.")(loop.loop)
 app.command("demo", help="Run the main job end to end on the embedded default data.")(demo.demo)
 
 
