@@ -187,7 +187,7 @@ def _inventory(sim_dir: Path) -> dict:
 
 
 def run_loop(shop_file: str | Path, out: str | Path, url: str | None = None, status: Status = lambda _: None,
-             register: bool = True) -> dict:
+             register: bool = True, size: str | None = None) -> dict:
     """Run the loop (see the module docstring) and return what ``DIR/loop.json`` holds.
 
     :param shop_file: the shop's ``shop.toml``.
@@ -195,10 +195,15 @@ def run_loop(shop_file: str | Path, out: str | Path, url: str | None = None, sta
     :param url: the registry's database URL (default ``DATABASE_URL``, else the SQLite file).
     :param status: callable receiving one line per step.
     :param register: register the candidates (False: build and evaluate only).
+    :param size: ``tiny`` or ``full``, instead of ``shop.toml``'s ``[loop] size``.
     """
     from envs.fit_logs import fit_file
 
     config = ShopConfig.load(shop_file)
+    if size is not None:
+        if size not in SIZES:
+            raise ValueError(f"--size: expected one of {list(SIZES)}, found {size!r}")
+        config.size = size
     tables = validate_tables(config, status)          # nothing is written before every table passed
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)

@@ -14,6 +14,8 @@ def loop(
     out: Path = typer.Option(..., help="Loop directory: fits/, artefacts/, reports/, report.md, loop.json."),
     register: bool = typer.Option(True, "--register/--no-register", help="Register the candidates and request "
                                   "approval (DATABASE_URL, else the SQLite registry)."),
+    size: str | None = typer.Option(None, help="tiny (smallest budgets, for a first look or tests) or full; "
+                                    "default: shop.toml's [loop] size, else full."),
     as_json: bool = typer.Option(False, "--json", help="Print loop.json instead of a summary."),
 ) -> None:
     """Validate the shop's tables, fit the simulators, build and evaluate candidates, register them."""
@@ -25,7 +27,7 @@ def loop(
                 status.update(message)
                 console.log(message)
 
-            result = run_loop(shop, out, status=progress, register=register)
+            result = run_loop(shop, out, status=progress, register=register, size=size)
     if as_json:
         print_json(result)
         return
