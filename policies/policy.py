@@ -121,6 +121,18 @@ class Policy(ABC):
         :return: array of shape ``(n_rounds, n_actions, n_positions)``; each ``[i, :, k]`` sums to 1.
         """
 
+    def slot_dist(self, contexts: np.ndarray | pd.DataFrame, positions: np.ndarray) -> np.ndarray:
+        """Each round's distribution over actions in one slot: ``action_dist(contexts)[i, :, positions[i]]``.
+
+        What streaming OPE needs (the logged slot only); subclasses override it to skip the other slots.
+
+        :param contexts: as for :meth:`action_dist`.
+        :param positions: ``(n_rounds,)`` slot of each round.
+        :return: array ``(n_rounds, n_actions)``; each row sums to 1.
+        """
+        dist = self.action_dist(contexts)
+        return dist[np.arange(dist.shape[0]), :, np.asarray(positions, dtype=np.int64)]
+
     def sample(self, contexts: np.ndarray | pd.DataFrame, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
         """Draw one action per round and slot (slots independently).
 
@@ -237,6 +249,9 @@ class FixedDistributionPolicy(Policy):
     def action_dist(self, contexts: np.ndarray | pd.DataFrame) -> np.ndarray:
         return np.broadcast_to(self.dist, (len(contexts),) + self.dist.shape).copy()
 
+    def slot_dist(self, contexts: np.ndarray | pd.DataFrame, positions: np.ndarray) -> np.ndarray:
+        return self.dist[:, np.asarray(positions, dtype=np.int64)].T
+
     def _arrays(self) -> dict[str, np.ndarray]:
         return {"dist": self.dist}
 
@@ -308,8 +323,8 @@ class LinearSoftmaxPolicy(Policy):
             raise ValueError(f"contexts: expected {self.weights.shape[0]} features, got {x.shape[1]}")
         return np.einsum("nf,fak->nak", x, self.weights) + self.bias
 
-    def action_dist(self, contexts: np.ndarray | pd.DataFrame) -> np.ndarray:
-        s = self.scores(contexts)
+    def _softmax(self, s: np.ndarray) -> np.ndarray:
+        """The distribution from scores over actions on axis 1 (``(n, n_actions, n_positions)`` or ``(n, n_actions)``)."""
         if self.temperature == 0:
             best = s == s.max(axis=1, keepdims=True)
             dist = best / best.sum(axis=1, keepdims=True)
@@ -318,6 +333,22 @@ class LinearSoftmaxPolicy(Policy):
             e = np.exp(z)
             dist = e / e.sum(axis=1, keepdims=True)
         return (1.0 - self.epsilon) * dist + self.epsilon / self.n_actions
+
+    def action_dist(self, contexts: np.ndarray | pd.DataFrame) -> np.ndarray:
+        return self._softmax(self.scores(contexts))
+
+    def slot_dist(self, contexts: np.ndarray | pd.DataFrame, positions: np.ndarray) -> np.ndarray:
+        """The logged slot's distribution ``(n_rounds, n_actions)``, scoring that slot only."""
+        x = context_matrix(contexts, self.feature_names)
+        if x.shape[1] != self.weights.shape[0]:
+            raise ValueError(f"contexts: expected {self.weights.shape[0]} features, got {x.shape[1]}")
+        k = np.asarray(positions, dtype=np.int64)
+        s = np.empty((x.shape[0], self.n_actions))
+        for slot in range(self.n_positions):
+            rows = np.flatnonzero(k == slot)
+            if rows.size:
+                s[rows] = x[rows] @ self.weights[:, :, slot] + self.bias[:, slot]
+        return self._softmax(s)
 
     def _params(self) -> dict[str, Any]:
         return {"temperature": self.temperature, "epsilon": self.epsilon, "feature_names": self.feature_names}
