@@ -6,7 +6,8 @@ the Ray engine give bit-for-bit the same merged statistics. A unit that fails st
 first failing unit (in unit order) is raised, with its message (which names the file and row) unchanged.
 
 The Ray engine turns the units into a Ray Dataset (:func:`ray.data.from_items`, one block per unit) and maps the
-function over it with :meth:`ray.data.Dataset.map_batches` (one unit per task, ``workers`` tasks at a time);
+function over it with :meth:`ray.data.Dataset.map_batches` (one unit per task, at most ``workers`` tasks at a time
+(``TaskPoolStrategy(size=workers)``));
 results come back pickled. ``address=None`` starts (or joins) a local Ray instance with ``workers`` CPUs;
 ``address="auto"`` or ``"ray://HOST:10001"`` joins a cluster, whose workers must have retailrl installed.
 """
@@ -81,8 +82,8 @@ def run_ray(fn: Callable[[Unit], Any], units: Sequence[Unit], workers: int = 2, 
     ctx.enable_progress_bars = False
     ctx.execution_options.preserve_order = True
     dataset = ray.data.from_items([{"unit": u.index} for u in units], override_num_blocks=len(units))
-    mapped = dataset.map_batches(_ray_task(fn, list(units)), batch_size=1, concurrency=workers, num_cpus=1,
-                                 batch_format="numpy")
+    mapped = dataset.map_batches(_ray_task(fn, list(units)), batch_size=1, num_cpus=1, batch_format="numpy",
+                                 compute=ray.data.TaskPoolStrategy(size=workers))
     results: dict[int, Any] = {}
     errors: dict[int, str] = {}
     for row in mapped.iter_rows():
