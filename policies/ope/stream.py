@@ -382,7 +382,7 @@ def evaluate_stream(logs: str, policy: Policy | np.ndarray, *, name: str = "cand
     run = dict(engine=engine, workers=workers, address=ray_address)
     need_sample = any(needs_reward_model(e) for e in ests)
     need_max = any(isinstance(e, SlopeTuned) and e.grid is None for e in ests)
-    notes: list[str] = []
+    fitted_on: dict = {}
     if need_sample or need_max:
         if progress is not None:
             progress.start("pass 1: reward-model sample" if need_sample else "pass 1: largest weight", n_total)
@@ -397,8 +397,7 @@ def evaluate_stream(logs: str, policy: Policy | np.ndarray, *, name: str = "cand
             rows = np.concatenate([p.rows for p in parts])
             plan.reward_model = fit_fold_reward_model(sample, rows, n_total, pol.n_actions, pol.n_positions,
                                                       n_folds=n_folds, seed=seed)
-            notes.append(f"Reward model cross-fitted ({n_folds} folds) on {len(sample):,} of {n_total:,} rows; "
-                         "every row is predicted by the fold model that did not see it.")
+            fitted_on = {"sample_rows": len(sample), "folds": n_folds}
         max_w = max(p.max_weight for p in parts)
         plan.grids = [list(e.grid) if isinstance(e, SlopeTuned) and e.grid is not None else
                       default_grid(np.array([max_w]), power=e.grid_power) if isinstance(e, SlopeTuned) else None
@@ -422,5 +421,8 @@ def evaluate_stream(logs: str, policy: Policy | np.ndarray, *, name: str = "cand
     out = [_result(e, plan.candidates(i), terms[i], shared, confidence=confidence,
                    lower_bound_method=lower_bound_method, grid=plan.grids[i]) for i, e in enumerate(ests)]
     info = {"files": len(files), "units": len(units), "engine": engine, "workers": workers,
-            "block_rows": plan.block_rows, "peak_rss_mb": max(r.peak_rss_mb for r in results)}
-    return PolicyEvaluation(policy=name, results=out, n_rounds=n_total, notes=notes, run=info)
+            "block_rows": plan.block_rows, "peak_rss_mb": max(r.peak_rss_mb for r in results),
+            "passes": 2 if need_sample or need_max else 1}
+    if fitted_on:
+        info["reward_model"] = fitted_on
+    return PolicyEvaluation(policy=name, results=out, n_rounds=n_total, run=info)
