@@ -11,8 +11,8 @@ glob (:mod:`sim_data.batches`). Memory is bounded by the batch size, never by th
 feeds them to the estimators' own ``round_terms`` (the formulas of :mod:`policies.ope.bandit`, unchanged) and
 adds the terms to mergeable statistics (:mod:`policies.ope.stream_stats`). The point estimates equal the in-memory
 path's up to the rounding of sums; the interval is a streaming Poisson bootstrap over blocks of
-``block_rows = ceil(n_rows * n_resamples / 50e6)`` consecutive rows (by global row index; 1 row per block below
-250,000 rows at 200 resamples), whose weights are keyed on ``(seed, block)``, so the same seed gives the same
+``block_rows = ceil(n_rows * n_resamples / 10e6)`` consecutive rows (by global row index; 1 row per block up to
+50,000 rows at 200 resamples, so at most about 50,000 blocks: 20 rows per block at 1M rows, 2,000 at 100M), whose weights are keyed on ``(seed, block)``, so the same seed gives the same
 interval however the log is cut into files, batches or workers.
 
 Passes over the log: one for IPW/SNIPW; a first pass collects the reward model's sample when an estimator needs
@@ -40,7 +40,6 @@ import pandas as pd
 from policies.ope.base import EstimateResult, Estimator
 from policies.ope.engines import run_units
 from policies.ope.estimators import parse_estimators
-from policies.ope.intervals import MAX_DRAWS
 from policies.ope.run import PolicyEvaluation, needs_reward_model
 from policies.ope.slope import SlopeTuned, default_grid, slope_choose
 from policies.ope.stream_reward import MAX_SAMPLE_ROWS, FoldRewardModel, fit_fold_reward_model, sample_mask
@@ -57,6 +56,7 @@ from sim_data.batches import (
 )
 
 REQUIRED = ("action", "position", "propensity", "reward")
+STREAM_MAX_DRAWS = 10_000_000  # Poisson draws of the bootstrap: 50,000 blocks at 200 resamples
 _TOL = 1e-6
 
 
@@ -206,21 +206,26 @@ def _batches(plan: StreamPlan, unit: Unit):
         offset += batch.num_rows
 
 
-def _eval_probs(plan: StreamPlan, unit: Unit, offset: int, arrays: dict, contexts: pd.DataFrame):
-    pi = plan.policy.slot_dist(contexts, arrays["position"])
-    probs = pi[np.arange(pi.shape[0]), arrays["action"]]
+def _check_probs(unit: Unit, offset: int, probs: np.ndarray) -> np.ndarray:
     bad = ~np.isfinite(probs) | (probs < 0) | (probs > 1 + _TOL)
     if bad.any():
         raise _bad(unit, offset, "context_*", "contexts the policy maps to probabilities in [0, 1]", probs, bad)
-    return pi, probs
+    return probs
+
+
+def _eval_probs(plan: StreamPlan, unit: Unit, offset: int, arrays: dict, contexts: pd.DataFrame):
+    pi = plan.policy.slot_dist(contexts, arrays["position"])
+    return pi, _check_probs(unit, offset, pi[np.arange(pi.shape[0]), arrays["action"]])
 
 
 def batch_inputs(plan: StreamPlan, unit: Unit, offset: int, arrays: dict, contexts: pd.DataFrame,
                  rows: np.ndarray) -> BatchInputs:
     """The per-row quantities of one batch (see the module)."""
-    pi, probs = _eval_probs(plan, unit, offset, arrays, contexts)
     factual = on_policy = None
-    if plan.reward_model is not None:
+    if plan.reward_model is None:
+        probs = _check_probs(unit, offset, plan.policy.logged_probs(contexts, arrays["position"], arrays["action"]))
+    else:
+        pi, probs = _eval_probs(plan, unit, offset, arrays, contexts)
         q = plan.reward_model.slot_predictions(contexts, arrays["position"], rows)
         factual = q[np.arange(q.shape[0]), arrays["action"]]
         on_policy = np.einsum("na,na->n", pi, q)
@@ -280,7 +285,8 @@ def prepare_unit(plan: StreamPlan, unit: Unit, n_total: int, max_sample_rows: in
     frames, kept, max_w = [], [], -np.inf
     for offset, arrays, contexts, rows in _batches(plan, unit):
         if need_max_weight:
-            _, probs = _eval_probs(plan, unit, offset, arrays, contexts)
+            probs = _check_probs(unit, offset, plan.policy.logged_probs(contexts, arrays["position"],
+                                                                         arrays["action"]))
             max_w = max(max_w, float((probs / arrays["propensity"]).max()))
         if need_sample:
             mask = sample_mask(rows, n_total, max_sample_rows, plan.seed)
@@ -323,7 +329,7 @@ def as_policy(policy: Policy | np.ndarray) -> Policy:
     return FixedDistributionPolicy(dist)
 
 
-def block_rows_for(n_rows: int, n_resamples: int, max_draws: int = MAX_DRAWS) -> int:
+def block_rows_for(n_rows: int, n_resamples: int, max_draws: int = STREAM_MAX_DRAWS) -> int:
     """Rows per bootstrap block: ``ceil(n_rows * n_resamples / max_draws)``, at least 1."""
     return max(1, math.ceil(n_rows * n_resamples / max_draws))
 

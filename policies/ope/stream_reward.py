@@ -31,8 +31,8 @@ from policies.ope.poisson import uniforms
 from policies.ope.reward_model import default_model, fit_one, standardisation, use_interactions
 
 MAX_SAMPLE_ROWS = 100_000
-_SAMPLE_STREAM = 1 << 40  # counters of the sample draw, far from the bootstrap's (g << 20 | b)
-_FOLD_STREAM = 2 << 40
+_CHUNK_ROWS = 8192  # rows per cache-sized chunk of the predictions
+_SAMPLE_STREAM, _FOLD_STREAM = 1, 2  # random streams of policies.ope.poisson (0 is the bootstrap's)
 
 
 @dataclass(frozen=True)
@@ -61,7 +61,7 @@ class FoldAssignment:
         """Folds of the global rows ``rows``, shape ``(len(rows),)``."""
         if self.table is not None:
             return self.table[rows]
-        u = uniforms(self.seed, np.asarray(rows, dtype=np.uint64) + np.uint64(_FOLD_STREAM))
+        u = uniforms(self.seed, rows, _FOLD_STREAM)
         return np.minimum((u * self.n_folds).astype(np.int64), self.n_folds - 1)
 
 
@@ -69,7 +69,7 @@ def sample_mask(rows: np.ndarray, n_total: int, max_rows: int, seed: int) -> np.
     """Whether each global row is in the fitting sample (all rows when ``n_total <= max_rows``)."""
     if n_total <= max_rows:
         return np.ones(len(rows), dtype=bool)
-    u = uniforms(seed, np.asarray(rows, dtype=np.uint64) + np.uint64(_SAMPLE_STREAM))
+    u = uniforms(seed, rows, _SAMPLE_STREAM)
     return u < max_rows / n_total
 
 
@@ -113,6 +113,7 @@ class FoldRewardModel:
         fold = self.folds.of(rows)
         out = np.empty((len(positions), self.n_actions))
         f, a_n = x.shape[1], self.n_actions
+        base = f + a_n + self.n_positions
         for m in range(self.folds.n_folds):
             sel = np.flatnonzero(fold == m)
             model = self.models[m]
@@ -120,14 +121,21 @@ class FoldRewardModel:
                 out[sel] = model
                 continue
             coef, intercept = model
-            xs = x[sel]
-            base = f + a_n + self.n_positions
-            score = ((xs @ coef[:f] + intercept)[:, None] + coef[f:f + a_n][None, :]) \
-                + coef[f + a_n:base][positions[sel]][:, None]
-            if coef.size > base:
-                score = score + xs @ coef[base:].reshape(a_n, f).T
-            with np.errstate(over="ignore"):
-                out[sel] = 1.0 / (1.0 + np.exp(-score)) if self.binary else score
+            inter = coef[base:].reshape(a_n, f).T if coef.size > base else None
+            for lo in range(0, sel.size, _CHUNK_ROWS):
+                part = sel[lo:lo + _CHUNK_ROWS]
+                xs = x[part]
+                score = ((xs @ coef[:f] + intercept)[:, None] + coef[f:f + a_n][None, :]) \
+                    + coef[f + a_n:base][positions[part]][:, None]
+                if inter is not None:
+                    score += np.einsum("nf,fa->na", xs, inter)
+                if self.binary:
+                    with np.errstate(over="ignore"):
+                        np.negative(score, out=score)
+                        np.exp(score, out=score)
+                        score += 1.0
+                        np.reciprocal(score, out=score)
+                out[part] = score
         return out
 
 
