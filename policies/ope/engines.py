@@ -2,8 +2,8 @@
 
 Both engines take a function of one :class:`~sim_data.batches.Unit` and the list of units, and return the
 function's results **in unit order**, so the caller merges them in the same order whatever ran where: the local and
-the Ray engine give bit-for-bit the same merged statistics. A unit that fails stops the run; the error of the
-first failing unit (in unit order) is raised, with its message (which names the file and row) unchanged.
+the Ray engine give bit-for-bit the same merged statistics. A unit that fails on bad data (a ``ValueError``) stops the
+run; the error of the first failing unit (in unit order) is raised as it was, naming the file and row.
 
 The Ray engine turns the units into a Ray Dataset (:func:`ray.data.from_items`, one block per unit) and maps the
 function over it with :meth:`ray.data.Dataset.map_batches` (one unit per task, at most ``workers`` tasks at a time
@@ -22,10 +22,6 @@ from typing import Any
 from sim_data.batches import Unit
 
 ENGINES = ("local", "ray")
-
-
-class UnitError(ValueError):
-    """A unit failed; the message is the original error's."""
 
 
 def run_local(fn: Callable[[Unit], Any], units: Sequence[Unit], workers: int = 1,
@@ -48,15 +44,15 @@ def run_local(fn: Callable[[Unit], Any], units: Sequence[Unit], workers: int = 1
 
 def _ray_task(fn: Callable[[Unit], Any], units: Sequence[Unit]) -> Callable[[dict], dict]:
     def task(batch: dict) -> dict:
-        out = {"unit": [], "payload": [], "error": []}
+        out = {"unit": [], "payload": [], "failed": []}
         for i in batch["unit"]:
             try:
-                result, error = fn(units[int(i)]), ""
-            except ValueError as exc:  # bad data: reported by the driver, in unit order
-                result, error = None, str(exc)
+                result, failed = fn(units[int(i)]), False
+            except ValueError as exc:  # bad data: re-raised by the driver, in unit order
+                result, failed = exc, True
             out["unit"].append(int(i))
             out["payload"].append(pickle.dumps(result))
-            out["error"].append(error)
+            out["failed"].append(failed)
         return out
 
     return task
@@ -85,17 +81,14 @@ def run_ray(fn: Callable[[Unit], Any], units: Sequence[Unit], workers: int = 2, 
     mapped = dataset.map_batches(_ray_task(fn, list(units)), batch_size=1, num_cpus=1, batch_format="numpy",
                                  compute=ray.data.TaskPoolStrategy(size=workers))
     results: dict[int, Any] = {}
-    errors: dict[int, str] = {}
+    errors: dict[int, ValueError] = {}
     for row in mapped.iter_rows():
         i = int(row["unit"])
-        if row["error"]:
-            errors[i] = str(row["error"])
-        else:
-            results[i] = pickle.loads(row["payload"])
+        (errors if row["failed"] else results)[i] = pickle.loads(row["payload"])
         if on_done is not None:
             on_done(units[i])
     if errors:
-        raise UnitError(errors[min(errors)])
+        raise errors[min(errors)]
     return [results[u.index] for u in units]
 
 
