@@ -363,7 +363,7 @@ def evaluate_stream(logs: str, policy: Policy | np.ndarray, *, name: str = "cand
     :param estimators: estimator objects or names (:mod:`policies.ope.estimators`; not the slate estimators).
     :param n_folds: cross-fitting folds of the reward model (>= 2).
     :param batch_size: rows per record batch (what bounds memory).
-    :param unit_rows: rows per unit of work (a task on Ray).
+    :param unit_rows: rows per unit of work (a task on Ray); smaller when that leaves fewer than 4 units per worker.
     :param max_sample_rows: the reward model's sample size bound.
     :param engine: ``local`` (``workers`` threads) or ``ray`` (``workers`` Ray tasks at a time).
     :param ray_address: a Ray cluster to join (``None``: a local Ray instance).
@@ -381,6 +381,8 @@ def evaluate_stream(logs: str, policy: Policy | np.ndarray, *, name: str = "cand
     context_columns = check_files(files, pol.n_actions, pol.n_positions)
     units = plan_units(files, unit_rows)
     n_total = sum(u.n_rows for u in units)
+    if len(units) < 4 * workers and n_total > 4 * workers * batch_size:  # enough units to keep every worker busy
+        units = plan_units(files, max(batch_size, math.ceil(n_total / (4 * workers))))
     if n_total == 0:
         raise LogRowError(f"{logs}: the log has no rows")
     plan = StreamPlan(pol, ests, context_columns, n_resamples, seed, block_rows_for(n_total, n_resamples),
