@@ -381,7 +381,7 @@ def evaluate_stream(logs: str, policy: Policy | np.ndarray, *, name: str = "cand
     context_columns = check_files(files, pol.n_actions, pol.n_positions)
     units = plan_units(files, unit_rows)
     n_total = sum(u.n_rows for u in units)
-    if len(units) < 4 * workers and n_total > 4 * workers * batch_size:  # enough units to keep every worker busy
+    if len(units) < 4 * workers:  # enough units to keep every worker busy
         units = plan_units(files, max(batch_size, math.ceil(n_total / (4 * workers))))
     if n_total == 0:
         raise LogRowError(f"{logs}: the log has no rows")

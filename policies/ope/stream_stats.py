@@ -82,16 +82,15 @@ class TermStats:
     def update(self, terms: RoundTerms, layout: BlockLayout) -> None:
         """Add one batch's terms; ``layout`` places its rows in bootstrap blocks."""
         n = terms.n_rounds
-        den = terms.denominators()
-        z = np.column_stack([terms.direct, terms.weighted, den])
+        z = np.empty((n, 4))  # direct, weighted, normaliser, 1
+        z[:, 0], z[:, 1], z[:, 2], z[:, 3] = terms.direct, terms.weighted, terms.denominators(), 1.0
         piece = TermStats(self.normalised, self.n_resamples, n, np.array([terms.direct.sum(), terms.weighted.sum(),
-                                                                           den.sum()]))
-        piece.mean, piece.comoment = _moments(z)
+                                                                           z[:, 2].sum()]))
+        piece.mean, piece.comoment = _moments(z[:, :3])
         if not self.normalised:
             psi = terms.direct + terms.weighted
             piece.psi_range = (float(psi.min()), float(psi.max()))
-        block_sums = np.add.reduceat(np.column_stack([z, np.ones(n)]), layout.starts, axis=0)
-        piece.boot = layout.weights.T @ block_sums
+        piece.boot = layout.weights.T @ np.add.reduceat(z, layout.starts, axis=0)
         self.merge(piece)
 
     def merge(self, other: TermStats) -> TermStats:

@@ -126,3 +126,19 @@ def test_constructor_errors_name_the_argument():
         UniformPolicy(0)
     with pytest.raises(ValueError, match="bias"):
         LinearSoftmaxPolicy(np.ones((2, 3)), bias=np.ones(4))
+
+
+@pytest.mark.parametrize("temperature, epsilon", [(1.0, 0.0), (0.5, 0.2), (0.0, 0.1)])
+def test_slot_dist_and_logged_probs_are_slices_of_action_dist(temperature, epsilon):
+    from policies.policy import FixedDistributionPolicy, LinearSoftmaxPolicy, UniformPolicy
+
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(10_000, 3))
+    k = rng.integers(0, 2, size=10_000)
+    a = rng.integers(0, 7, size=10_000)
+    weights = np.round(rng.normal(size=(3, 7, 2)), 1) if temperature == 0 else rng.normal(size=(3, 7, 2))
+    for policy in (LinearSoftmaxPolicy(weights, rng.normal(size=(7, 2)), temperature=temperature, epsilon=epsilon),
+                   FixedDistributionPolicy(rng.dirichlet(np.ones(7), size=2).T), UniformPolicy(7, 2)):
+        full = policy.action_dist(x)[np.arange(len(k)), :, k]
+        np.testing.assert_allclose(policy.slot_dist(x, k), full, rtol=1e-12, atol=1e-15)
+        np.testing.assert_allclose(policy.logged_probs(x, k, a), full[np.arange(len(k)), a], rtol=1e-12, atol=1e-15)
