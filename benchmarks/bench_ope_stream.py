@@ -7,6 +7,8 @@ fresh process and reports the wall time, rows/s, rows/s per worker and peak RSS:
 (``ru_maxrss``; for Ray the driver's) and, for Ray, the largest of its workers'. Ray's start-up is timed apart
 (``startup_s``) and not counted in the wall time. It prints one JSON object (``records`` and a markdown table).
 Pin it to 2 cores with ``taskset -c 0,1``. ``make bench`` runs it at N = 1,000,000 under the cache directory.
+``--coverage R`` instead runs the coverage experiment: ``R`` synthetic worlds with known truth, the share of 95%
+streaming intervals covering it.
 """
 
 from __future__ import annotations
@@ -23,16 +25,16 @@ from pathlib import Path
 ESTIMATOR_SETS = ("ipw,snipw", "ipw,snipw,dr")
 
 
-def ensure_logs(out: Path, rows: int, seed: int = 0) -> dict:
+def ensure_logs(out: Path, rows: int, seed: int = 0, jobs: int = 2) -> dict:
     """The log under ``out`` (generated unless ``truth.json`` already records ``rows`` rows and ``seed``)."""
     truth_path = out / "truth.json"
     if truth_path.is_file():
         truth = json.loads(truth_path.read_text())
-        if truth.get("rows") == rows and truth.get("seed") == seed:
+        if truth.get("rows") == rows and truth.get("seed") == seed and truth.get("generator") == 2:
             return truth
     from benchmarks.stream_logs import write_logs
 
-    return write_logs(out, rows, seed=seed)
+    return write_logs(out, rows, seed=seed, jobs=jobs)
 
 
 def run_one(logs: str, policy_dir: str, engine: str, estimators: str, workers: int, resamples: int) -> dict:
@@ -69,6 +71,39 @@ def _subprocess(args: list[str]) -> dict:
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
+def run_coverage(repetitions: int, n_rows: int = 50_000, estimators: str = "ipw,snipw,dr") -> dict:
+    """Share of the streaming engine's 95% intervals that cover the truth over synthetic worlds with known truth.
+
+    Each world is :func:`sim_data.synthetic.make_click_world` (softmax logger, seed ``2000 + rep``) written as 4
+    Parquet files; the evaluated policy is a contextual linear softmax with 30% uniform exploration, its truth
+    ``ClickTruth.policy_value`` of its action distribution on the logged contexts.
+    """
+    import tempfile
+
+    import numpy as np
+
+    from policies.ope.stream import evaluate_stream
+    from policies.policy import LinearSoftmaxPolicy
+    from sim_data.synthetic import make_click_world
+
+    names = estimators.split(",")
+    covered = dict.fromkeys(names, 0)
+    for rep in range(repetitions):
+        log, truth = make_click_world(n_rows, logging="softmax", seed=2000 + rep)
+        policy = LinearSoftmaxPolicy(np.random.default_rng(rep).normal(size=(len(log.context_columns),
+                                     log.n_actions, log.n_positions)), epsilon=0.3)
+        pi = policy.action_dist(log.table[log.context_columns])
+        true = truth.policy_value(pi)
+        with tempfile.TemporaryDirectory() as tmp:
+            for i, rows in enumerate(np.array_split(np.arange(len(log)), 4)):
+                log.table.iloc[rows].to_parquet(Path(tmp) / f"part-{i}.parquet", index=False)
+            ev = evaluate_stream(tmp, policy, estimators=estimators, n_resamples=200, seed=rep)
+        for r in ev.results:
+            covered[r.name] += int(r.ci[0] <= true <= r.ci[1])
+        print(f"[bench_ope_stream] coverage world {rep + 1}/{repetitions}", file=sys.stderr, flush=True)
+    return {"repetitions": repetitions, "rows": n_rows, "coverage": {n: covered[n] / repetitions for n in names}}
+
+
 def markdown(records: list[dict], truth: dict) -> str:
     lines = [f"True value of the evaluated policy: {truth['true_value']:.6f}.", "",
              "| rows | engine | estimators | wall | rows/s | rows/s per worker | peak RSS (driver) | "
@@ -94,8 +129,13 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--resamples", type=int, default=200)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--coverage", type=int, default=0, help="only run the coverage experiment with R worlds")
     parser.add_argument("--run-one", nargs=3, metavar=("LOGS", "POLICY", "ENGINE"), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    if args.coverage:
+        result = run_coverage(args.coverage)
+        print(json.dumps(result, indent=2))
+        return result
     if args.run_one:
         logs, policy_dir, engine = args.run_one
         record = run_one(logs, policy_dir, engine, args.estimators, args.workers, args.resamples)
@@ -107,7 +147,7 @@ def main(argv: list[str] | None = None) -> dict:
         out = cache_dir() / "bench_ope_stream" / f"rows-{args.rows}"
     else:
         out = Path(args.out)
-    truth = ensure_logs(out, args.rows, args.seed)
+    truth = ensure_logs(out, args.rows, args.seed, jobs=args.workers)
     records = []
     for engine in args.engines.split(","):
         for estimators in args.estimators.split(";"):

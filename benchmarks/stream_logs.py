@@ -8,8 +8,8 @@ that slot, and the logged ``propensity`` is its exact probability; the reward is
 ``Bernoulli(sigmoid(x . theta_a + item_a + slot_k))`` (CTR about 4%). The evaluated policy is another linear
 softmax close to the logger (same score plus a perturbation, 5% uniform exploration), so the importance weights
 are bounded. ``truth.json`` holds the evaluated policy's true value on the generated contexts,
-``mean_i sum_a pi(a | x_i, k_i) ctr(x_i, a, k_i)``. Generation is chunked (memory of one chunk) and seeded:
-the same ``--seed`` and ``--rows`` give the same files.
+``mean_i sum_a pi(a | x_i, k_i) ctr(x_i, a, k_i)``. Generation is chunked (memory of one row group per
+process) and seeded per file: the same ``--seed`` and ``--rows`` give the same files for any ``--jobs``.
 """
 
 from __future__ import annotations
@@ -68,24 +68,37 @@ def make_chunk(w: dict, n: int, rng: np.random.Generator) -> tuple[pa.Table, flo
     return pa.table(cols), value
 
 
-def write_logs(out: str | Path, n_rows: int, *, seed: int = 0, rows_per_file: int = ROWS_PER_FILE) -> dict:
-    """Write the log, the policy artefact and ``truth.json`` under ``out``; returns the truth record."""
+def _write_file(out: Path, w: dict, seed: int, i: int, n: int) -> float:
+    """File ``i`` of the log (``n`` rows, its own seeded generator); returns its sum of expected clicks."""
+    rng = np.random.default_rng([seed, 1, i])
+    pieces = [make_chunk(w, min(ROW_GROUP, n - s), rng) for s in range(0, n, ROW_GROUP)]
+    table = pa.concat_tables([t for t, _ in pieces])
+    atomic_write(out / "logs" / f"part-{i:05d}.parquet", lambda tmp: pq.write_table(table, tmp,
+                                                                                      row_group_size=ROW_GROUP))
+    return sum(v for _, v in pieces)
+
+
+def write_logs(out: str | Path, n_rows: int, *, seed: int = 0, rows_per_file: int = ROWS_PER_FILE,
+               jobs: int = 1) -> dict:
+    """Write the log, the policy artefact and ``truth.json`` under ``out``; returns the truth record.
+
+    :param jobs: processes writing files in parallel (each file has its own generator: same files for any jobs).
+    """
+    from concurrent.futures import ProcessPoolExecutor
+
     out = Path(out)
     (out / "logs").mkdir(parents=True, exist_ok=True)
     w = world(seed)
-    rng = np.random.default_rng(seed + 1)
-    total, written, i = 0.0, 0, 0
-    while written < n_rows:
-        n = min(rows_per_file, n_rows - written)
-        pieces = [make_chunk(w, min(ROW_GROUP, n - s), rng) for s in range(0, n, ROW_GROUP)]
-        table, value = pa.concat_tables([t for t, _ in pieces]), sum(v for _, v in pieces)
-        atomic_write(out / "logs" / f"part-{i:05d}.parquet",
-                     lambda tmp, t=table: pq.write_table(t, tmp, row_group_size=ROW_GROUP))
-        total, written, i = total + value, written + n, i + 1
-        print(f"[stream_logs] {written:,}/{n_rows:,} rows", file=sys.stderr, flush=True)
+    sizes = [min(rows_per_file, n_rows - start) for start in range(0, n_rows, rows_per_file)]
+    total = 0.0
+    with ProcessPoolExecutor(max_workers=jobs) as pool:
+        futures = [pool.submit(_write_file, out, w, seed, i, n) for i, n in enumerate(sizes)]
+        for i, f in enumerate(futures):
+            total += f.result()
+            print(f"[stream_logs] file {i + 1}/{len(sizes)} written", file=sys.stderr, flush=True)
     w["target"].save(out / "policy")
-    truth = {"rows": n_rows, "files": i, "seed": seed, "n_actions": N_ACTIONS, "n_positions": N_POSITIONS,
-             "n_features": N_FEATURES, "true_value": total / n_rows}
+    truth = {"rows": n_rows, "files": len(sizes), "seed": seed, "generator": 2, "n_actions": N_ACTIONS,
+             "n_positions": N_POSITIONS, "n_features": N_FEATURES, "true_value": total / n_rows}
     atomic_write(out / "truth.json", lambda tmp: tmp.write_text(json.dumps(truth, indent=2)))
     return truth
 
@@ -95,8 +108,9 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--rows", type=int, required=True)
     parser.add_argument("--out", required=True)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--jobs", type=int, default=1, help="processes writing files in parallel")
     args = parser.parse_args(argv)
-    truth = write_logs(args.out, args.rows, seed=args.seed)
+    truth = write_logs(args.out, args.rows, seed=args.seed, jobs=args.jobs)
     print(json.dumps(truth, indent=2))
     return truth
 
