@@ -385,12 +385,47 @@ class LinearSoftmaxPolicy(Policy):
 
     def logged_probs(self, contexts: np.ndarray | pd.DataFrame, positions: np.ndarray,
                      actions: np.ndarray) -> np.ndarray:
-        """``pi(a_i | x_i, k_i)`` without building the distribution."""
+        """``pi(a_i | x_i, k_i)`` without building the distribution.
+
+        With ``temperature > 0`` the scores are shifted by the logged action's own score inside the product
+        (``[x, 1, -s_i] @ [W; b; 1] / temperature``), so ``pi = (1 - epsilon) / z + epsilon / n_actions`` with
+        ``z = sum_a exp((s_a - s_i) / temperature)``: no max or gather pass. A row whose ``z`` overflows
+        (a score more than ~700 temperatures above the logged one) is redone with the max shift, row by row.
+        """
         a = np.asarray(actions, dtype=np.int64)
-        out = np.empty(a.shape[0])
-        for rows, e, z in self._slot_chunks(contexts, positions):
-            out[rows] = (1.0 - self.epsilon) * e[np.arange(rows.size), a[rows]] / z + self.epsilon / self.n_actions
-        return out
+        if self.temperature == 0:
+            out = np.empty(a.shape[0])
+            for rows, e, z in self._slot_chunks(contexts, positions):
+                out[rows] = (1.0 - self.epsilon) * e[np.arange(rows.size), a[rows]] / z + self.epsilon / self.n_actions
+            return out
+        x = context_matrix(contexts, self.feature_names)
+        if x.shape[1] != self.weights.shape[0]:
+            raise ValueError(f"contexts: expected {self.weights.shape[0]} features, got {x.shape[1]}")
+        k = np.asarray(positions, dtype=np.int64)
+        if k.shape != (x.shape[0],) or a.shape != (x.shape[0],):
+            raise ValueError(f"positions, actions: expected shape ({x.shape[0]},) like the contexts, got {k.shape}, "
+                             f"{a.shape}")
+        f = x.shape[1]
+        x2 = np.empty((x.shape[0], f + 2))  # [x, 1, -s_logged]
+        x2[:, :f], x2[:, f] = x, 1.0
+        z = np.empty(x.shape[0])
+        for slot in range(self.n_positions):
+            w2 = np.vstack([self.weights[:, :, slot], self.bias[None, :, slot], np.zeros((1, self.n_actions))])
+            w2 /= self.temperature
+            w2[-1] = 1.0  # the shift column already holds -s_i / temperature
+            in_slot = np.flatnonzero(k == slot)
+            x2[in_slot, f + 1] = -np.einsum("nf,nf->n", x2[in_slot, :f + 1], w2[:f + 1, a[in_slot]].T)
+            for lo in range(0, in_slot.size, _CHUNK_ROWS):
+                rows = in_slot[lo:lo + _CHUNK_ROWS]
+                e = np.einsum("nf,fa->na", x2[rows], w2)
+                with np.errstate(over="ignore"):
+                    np.exp(e, out=e)
+                z[rows] = e.sum(axis=1)
+        probs = (1.0 - self.epsilon) / z + self.epsilon / self.n_actions
+        bad = np.flatnonzero(~np.isfinite(z))
+        if bad.size:  # rare overflow: the max-shifted path for those rows
+            probs[bad] = self.slot_dist(x[bad], k[bad])[np.arange(bad.size), a[bad]]
+        return probs
 
     def _params(self) -> dict[str, Any]:
         return {"temperature": self.temperature, "epsilon": self.epsilon, "feature_names": self.feature_names}

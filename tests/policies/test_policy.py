@@ -142,3 +142,15 @@ def test_slot_dist_and_logged_probs_are_slices_of_action_dist(temperature, epsil
         full = policy.action_dist(x)[np.arange(len(k)), :, k]
         np.testing.assert_allclose(policy.slot_dist(x, k), full, rtol=1e-12, atol=1e-15)
         np.testing.assert_allclose(policy.logged_probs(x, k, a), full[np.arange(len(k)), a], rtol=1e-12, atol=1e-15)
+
+
+def test_logged_probs_survive_scores_far_above_the_logged_one():
+    from policies.policy import LinearSoftmaxPolicy
+
+    weights = np.zeros((1, 3, 1))
+    weights[0, 2, 0] = 1.0  # action 2 scores x, the others 0
+    policy = LinearSoftmaxPolicy(weights, temperature=0.5)
+    x = np.array([[0.0], [800.0], [-800.0]])
+    probs = policy.logged_probs(x, np.zeros(3, dtype=int), np.zeros(3, dtype=int))
+    np.testing.assert_allclose(probs, policy.action_dist(x)[:, 0, 0], rtol=1e-12, atol=1e-300)
+    assert probs[1] == 0.0 and probs[2] == pytest.approx(0.5)
