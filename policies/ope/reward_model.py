@@ -40,11 +40,40 @@ def _design(x: np.ndarray, actions: np.ndarray, positions: np.ndarray, n_actions
     return sparse.hstack([sparse.csr_matrix(d), inter], format="csr")
 
 
+def standardisation(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``(mean, scale)`` per column of ``x`` (scale 1 for constant columns): ``x_std = (x - mean) / scale``."""
+    sd = x.std(axis=0)
+    return x.mean(axis=0), np.where(sd > 0, sd, 1.0)
+
+
 def _standardise(x: np.ndarray) -> np.ndarray:
     if x.shape[1] == 0:
         return x
-    sd = x.std(axis=0)
-    return (x - x.mean(axis=0)) / np.where(sd > 0, sd, 1.0)
+    mean, scale = standardisation(x)
+    return (x - mean) / scale
+
+
+def use_interactions(interactions: bool | str, n_rows: int, n_features: int, n_actions: int) -> bool:
+    """Resolve ``interactions="auto"``: at least 50 rows per context-by-action coefficient."""
+    if interactions == "auto":
+        return n_rows >= INTERACTION_ROWS_PER_COEF * n_features * n_actions
+    if not isinstance(interactions, bool):
+        raise ValueError(f"interactions: expected True, False or 'auto', got {interactions!r}")
+    return interactions
+
+
+def default_model(binary: bool) -> Any:
+    """The default reward model: logistic regression for 0/1 rewards, ridge otherwise."""
+    return LogisticRegression(C=1.0, max_iter=1000) if binary else Ridge(alpha=1.0)
+
+
+def fit_one(model: Any, x: np.ndarray, a: np.ndarray, k: np.ndarray, y: np.ndarray, n_actions: int,
+            n_positions: int, binary: bool, interactions: bool) -> Any:
+    """A clone of ``model`` fitted on standardised ``x``, or the constant ``float(y[0])`` when all ``y`` are equal."""
+    if np.all(y == y[0]):
+        return float(y[0])
+    return clone(model).fit(_design(x, a, k, n_actions, n_positions, interactions),
+                            y.astype(np.int64) if binary else y)
 
 
 def _predict_all(model: Any, x: np.ndarray, n_actions: int, n_positions: int, binary: bool,
@@ -102,23 +131,16 @@ def cross_fit_rewards(contexts: np.ndarray, actions: np.ndarray, positions: np.n
     r = np.asarray(rewards, dtype=np.float64)
     binary = bool(np.isin(r, (0.0, 1.0)).all())
     x = _standardise(x)
-    if interactions == "auto":
-        interactions = n >= INTERACTION_ROWS_PER_COEF * x.shape[1] * n_actions
-    elif not isinstance(interactions, bool):
-        raise ValueError(f"interactions: expected True, False or 'auto', got {interactions!r}")
+    interactions = use_interactions(interactions, n, x.shape[1], n_actions)
     if model is None:
-        model = LogisticRegression(C=1.0, max_iter=1000) if binary else Ridge(alpha=1.0)
+        model = default_model(binary)
     elif binary and not is_classifier(model):
         binary = False  # a regressor on 0/1 rewards predicts them directly
     out = np.empty((n, n_actions, n_positions))
     splits = [(np.arange(n), np.arange(n))] if n_folds == 1 else \
         KFold(n_splits=n_folds, shuffle=True, random_state=seed).split(x)
     for train, test in splits:
-        y = r[train]
-        if np.all(y == y[0]):
-            out[test] = y[0]
-            continue
-        fitted = clone(model).fit(_design(x[train], a[train], k[train], n_actions, n_positions, interactions),
-                                  y.astype(np.int64) if binary else y)
-        out[test] = _predict_all(fitted, x[test], n_actions, n_positions, binary, interactions)
+        fitted = fit_one(model, x[train], a[train], k[train], r[train], n_actions, n_positions, binary, interactions)
+        out[test] = fitted if isinstance(fitted, float) else \
+            _predict_all(fitted, x[test], n_actions, n_positions, binary, interactions)
     return out

@@ -38,6 +38,7 @@ class PolicyEvaluation:
     :param propensity_source: ``logged`` or ``estimated``.
     :param notes: plain-language remarks (estimated propensities, ...).
     :param on_policy: ``True`` for the logging policy's own value (mean logged reward).
+    :param run: how a streamed evaluation ran (files, units, engine, workers, block rows, peak RSS); empty in memory.
     """
 
     policy: str
@@ -46,11 +47,14 @@ class PolicyEvaluation:
     propensity_source: str = "logged"
     notes: list[str] = field(default_factory=list)
     on_policy: bool = False
+    run: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
-        return jsonable({"policy": self.policy, "n_rounds": self.n_rounds, "propensity_source": self.propensity_source,
-                          "on_policy": self.on_policy, "notes": list(self.notes),
-                          "results": [r.to_dict() for r in self.results]})
+        out = {"policy": self.policy, "n_rounds": self.n_rounds, "propensity_source": self.propensity_source,
+               "on_policy": self.on_policy, "notes": list(self.notes), "results": [r.to_dict() for r in self.results]}
+        if self.run:
+            out["run"] = dict(self.run)
+        return jsonable(out)
 
     def result(self, name: str) -> EstimateResult:
         """The result of the estimator called ``name``."""

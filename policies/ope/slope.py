@@ -31,8 +31,17 @@ def slope_select(candidates: Sequence[Estimator], inputs: Any, z: float = 2.0) -
     if not candidates:
         raise ValueError("candidates: expected at least one estimator")
     terms = [c.round_terms(inputs) for c in candidates]
-    theta = np.array([t.value() for t in terms])
-    width = np.array([z * t.std_error() for t in terms])
+    return slope_choose([c.label() for c in candidates], [t.value() for t in terms],
+                        [z * t.std_error() for t in terms])
+
+
+def slope_choose(labels: Sequence[str], estimates: Sequence[float], widths: Sequence[float]) -> tuple[int, list[dict]]:
+    """SLOPE on candidates given by their estimates ``theta_m`` and widths ``z * std_error_m`` (see the module).
+
+    :return: as :func:`slope_select`.
+    """
+    theta = np.asarray(estimates, dtype=np.float64)
+    width = np.asarray(widths, dtype=np.float64)
     order = np.argsort(-width, kind="stable")
     chosen = int(order[0])
     accepted = [chosen]
@@ -42,8 +51,8 @@ def slope_select(candidates: Sequence[Estimator], inputs: Any, z: float = 2.0) -
             chosen = int(m)
         else:
             break
-    table = [{"label": c.label(), "estimate": float(theta[i]), "width": float(width[i]), "accepted": i in accepted}
-             for i, c in enumerate(candidates)]
+    table = [{"label": label, "estimate": float(theta[i]), "width": float(width[i]), "accepted": i in accepted}
+             for i, label in enumerate(labels)]
     return chosen, table
 
 

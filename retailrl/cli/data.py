@@ -98,7 +98,8 @@ def export(
 
 @app.command("validate")
 def validate_cmd(
-    path: Path = typer.Argument(..., help="A CSV or Parquet file."),
+    path: Path = typer.Argument(..., help="A CSV or Parquet file, or (bandit logs) a directory of Parquet files or "
+                                "a glob, checked batch by batch."),
     kind: str = typer.Option(..., help="Table kind: bandit, choice or stock."),
     mapping: Path | None = typer.Option(None, help="A TOML column mapping (see sim_data/mapping.py)."),
     n_actions: int | None = typer.Option(None, help="Bandit: size of the action space."),
@@ -106,6 +107,9 @@ def validate_cmd(
     as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON."),
 ) -> None:
     """Validate a shop's own log; exit 1 with every problem listed when it is bad."""
+    if path.is_dir() or any(ch in str(path) for ch in "*?["):
+        _validate_batches(path, kind, mapping, n_actions, n_positions, as_json)
+        return
     from sim_data.errors import SchemaError
     from sim_data.io import read_table
     from sim_data.logs import BanditLog, ChoiceLog, Provenance, StockLog
@@ -133,6 +137,33 @@ def validate_cmd(
         print_json({"valid": True, **log.summary()})
     else:
         console.print(_summary_table(f"{path} is a valid {kind} table", log.summary()))
+
+
+def _validate_batches(path: Path, kind: str, mapping: Path | None, n_actions: int | None, n_positions: int | None,
+                      as_json: bool) -> None:
+    """`validate DIR`: a bandit log in Parquet files, batch by batch (sim_data.validate_stream)."""
+    from retailrl.cli._common import RowProgress
+    from sim_data.validate_stream import validate_log_files
+
+    with user_errors():
+        if kind != "bandit":
+            raise ValueError(f"--kind {kind}: a directory or glob is validated batch by batch for bandit logs only "
+                             "(choice and stock invariants span whole occasions and products)")
+        if mapping is not None:
+            raise ValueError("--mapping: not available for a directory; map each file, then validate the directory")
+        with RowProgress() as progress:
+            from sim_data.batches import plan_units, resolve_log_files
+
+            progress.start("validating", sum(u.n_rows for u in plan_units(resolve_log_files(path))))
+            result = validate_log_files(path, n_actions=n_actions, n_positions=n_positions, progress=progress.advance)
+    if not result.valid:
+        err_console.print(f"[bold red]invalid:[/bold red] {path}", markup=True)
+        err_console.print(result.report(), markup=False, highlight=False)
+        raise typer.Exit(code=1)
+    if as_json:
+        print_json({"valid": True, **result.summary})
+    else:
+        console.print(_summary_table(f"{path} is a valid {kind} log", result.summary))
 
 
 @app.command("schema")

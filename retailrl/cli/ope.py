@@ -87,7 +87,8 @@ def load_policy(action_dist: Path | None, artefact: Path | None, registered: str
 
 @app.command("run")
 def run(
-    logs: str = typer.Option(..., "--logs", help="obd:POLICY/CAMPAIGN (e.g. obd:random/all) or a CSV/Parquet file."),
+    logs: str = typer.Option(..., "--logs", help="obd:POLICY/CAMPAIGN (e.g. obd:random/all), a CSV/Parquet file, "
+                             "a directory of Parquet files or a glob (quote it)."),
     mapping: Path = typer.Option(None, "--mapping", help="A MAP.toml column mapping for a --logs file."),
     action_dist: Path = typer.Option(None, "--action-dist",
                                      help=".npy of shape (n_actions, n_positions) or (n_rounds, n_actions, n_positions)."),
@@ -104,6 +105,15 @@ def run(
     champion_artefact: Path = typer.Option(None, "--champion-artefact", help="The current champion, as an artefact."),
     report: Path = typer.Option(None, "--report", help="Write report.md, report.json and forest.png into this directory."),
     as_json: bool = typer.Option(False, "--json", help="Print a JSON list, one record per estimator."),
+    engine: str = typer.Option("auto", "--engine", help="memory (load the log), local (stream it in row batches), "
+                               "ray (stream it as Ray Data tasks), or auto: local for a directory or glob, "
+                               "memory otherwise."),
+    ray_address: str = typer.Option(None, "--ray-address", help="--engine ray: the cluster to join (e.g. auto or "
+                                    "ray://HOST:10001); a local Ray instance when omitted."),
+    workers: int = typer.Option(2, "--workers", help="Streaming: threads (local) or concurrent Ray tasks (ray)."),
+    batch_size: int = typer.Option(131_072, "--batch-size", help="Streaming: rows per record batch."),
+    reward_sample: int = typer.Option(100_000, "--reward-sample",
+                                      help="Streaming: at most this many rows fit the DM/DR reward model."),
 ) -> None:
     """Estimate a policy's value on logged data with several estimators, intervals and overlap diagnostics."""
     with user_errors():
@@ -117,23 +127,70 @@ def run(
                              "NAME@VERSION")
         champion = load_policy(champion_action_dist, champion_artefact, None, "champion")
         parse_estimators(estimators)  # fail on a bad name before loading anything heavy
-        log = load_logs(logs, mapping, *policy_shape(candidate))
         options = dict(estimators=estimators, n_folds=n_folds, confidence=confidence, n_resamples=n_resamples,
                        seed=seed, lower_bound_method=lower_bound)
+        engine = resolve_engine(logs, engine, ray_address)
         paths = None
-        if report is not None:
+        if engine != "memory":
+            given = [flag for flag, value in (("--mapping", mapping), ("--report", report),
+                                              ("--champion-action-dist", champion_action_dist),
+                                              ("--champion-artefact", champion_artefact)) if value is not None]
+            if given:
+                raise ValueError(f"{', '.join(given)}: not available when streaming (--engine {engine}); "
+                                 "evaluate a log that fits in memory with --engine memory")
+            evaluation = _stream(logs, candidate, engine, ray_address, workers, batch_size, reward_sample, options)
+        elif report is not None:
+            log = load_logs(logs, mapping, *policy_shape(candidate))
             built = build_report(log, candidate, champion=champion, title=f"Off-policy evaluation on {logs}", **options)
             evaluation = built.evaluations[0]
             paths = built.save(report)
         else:
+            log = load_logs(logs, mapping, *policy_shape(candidate))
             evaluation = evaluate_log(log, candidate, name="candidate", **options)
         records = [{"policy": evaluation.policy, **r.to_dict()} for r in evaluation.results]
     if as_json:
         print_json(records)
     else:
         _print_table(records, evaluation.notes)
+        if evaluation.run:
+            info = evaluation.run
+            fitted = info.get("reward_model")
+            console.print(f"streamed {evaluation.n_rounds:,} rows from {info['files']} file(s) in {info['units']} "
+                          f"unit(s) on the {info['engine']} engine ({info['workers']} workers)"
+                          + (f"; reward model cross-fitted ({fitted['folds']} folds) on {fitted['sample_rows']:,} "
+                             "rows, each row predicted out of its fold" if fitted else ""))
         if paths:
             console.print(f"report written: {paths['markdown']} (forest plot {paths['forest_png']})")
+
+
+ENGINES = ("auto", "memory", "local", "ray")
+
+
+def resolve_engine(logs: str, engine: str, ray_address: str | None) -> str:
+    """``memory``, ``local`` or ``ray`` for ``--engine`` (``auto``: local for a directory or a glob, else memory)."""
+    if engine not in ENGINES:
+        raise ValueError(f"--engine {engine!r}: expected one of {', '.join(ENGINES)}")
+    if ray_address is not None and engine not in ("ray", "auto"):
+        raise ValueError("--ray-address: only with --engine ray")
+    if engine == "auto":
+        if ray_address is not None:
+            return "ray"
+        streamable = not logs.startswith("obd:") and (Path(logs).is_dir() or any(ch in logs for ch in "*?["))
+        return "local" if streamable else "memory"
+    if engine != "memory" and logs.startswith("obd:"):
+        raise ValueError(f"--logs {logs}: the OBD sample is evaluated in memory; export it to Parquet "
+                         "(retailrl data export obd --out DIR/part-0.parquet) to stream it")
+    return engine
+
+
+def _stream(logs, candidate, engine, ray_address, workers, batch_size, reward_sample, options):
+    from policies.ope.stream import evaluate_stream
+    from retailrl.cli._common import RowProgress
+
+    with RowProgress() as progress:
+        return evaluate_stream(logs, candidate, name="candidate", engine=engine, ray_address=ray_address,
+                               workers=workers, batch_size=batch_size, max_sample_rows=reward_sample,
+                               progress=progress, **options)
 
 
 def _print_table(records: list[dict], notes: list[str]) -> None:

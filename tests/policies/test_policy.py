@@ -126,3 +126,31 @@ def test_constructor_errors_name_the_argument():
         UniformPolicy(0)
     with pytest.raises(ValueError, match="bias"):
         LinearSoftmaxPolicy(np.ones((2, 3)), bias=np.ones(4))
+
+
+@pytest.mark.parametrize("temperature, epsilon", [(1.0, 0.0), (0.5, 0.2), (0.0, 0.1)])
+def test_slot_dist_and_logged_probs_are_slices_of_action_dist(temperature, epsilon):
+    from policies.policy import FixedDistributionPolicy, LinearSoftmaxPolicy, UniformPolicy
+
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(10_000, 3))
+    k = rng.integers(0, 2, size=10_000)
+    a = rng.integers(0, 7, size=10_000)
+    weights = np.round(rng.normal(size=(3, 7, 2)), 1) if temperature == 0 else rng.normal(size=(3, 7, 2))
+    for policy in (LinearSoftmaxPolicy(weights, rng.normal(size=(7, 2)), temperature=temperature, epsilon=epsilon),
+                   FixedDistributionPolicy(rng.dirichlet(np.ones(7), size=2).T), UniformPolicy(7, 2)):
+        full = policy.action_dist(x)[np.arange(len(k)), :, k]
+        np.testing.assert_allclose(policy.slot_dist(x, k), full, rtol=1e-12, atol=1e-15)
+        np.testing.assert_allclose(policy.logged_probs(x, k, a), full[np.arange(len(k)), a], rtol=1e-12, atol=1e-15)
+
+
+def test_logged_probs_survive_scores_far_above_the_logged_one():
+    from policies.policy import LinearSoftmaxPolicy
+
+    weights = np.zeros((1, 3, 1))
+    weights[0, 2, 0] = 1.0  # action 2 scores x, the others 0
+    policy = LinearSoftmaxPolicy(weights, temperature=0.5)
+    x = np.array([[0.0], [800.0], [-800.0]])
+    probs = policy.logged_probs(x, np.zeros(3, dtype=int), np.zeros(3, dtype=int))
+    np.testing.assert_allclose(probs, policy.action_dist(x)[:, 0, 0], rtol=1e-12, atol=1e-300)
+    assert probs[1] == 0.0 and probs[2] == pytest.approx(0.5)
