@@ -11,9 +11,10 @@ writer) and the concern objects built on it; each concern's module docstring is 
 ``registry.logs``       :mod:`~policies.registry.event_logs`: decisions, rewards, activation, the joined log
 ``registry.analytics``  :mod:`~policies.registry.analytics`: the dashboard's reads of the logs
 ``registry.audit``      :mod:`~policies.registry.audit`: the audit log and the change counter
+``registry.serving``    :mod:`~policies.registry.serving`: the decision API's snapshots (not forwarded)
 ======================  =====================================================================================
 
-Every public method of a concern is also a method of :class:`Registry` (``registry.approve(...)`` is
+Every public method of a concern but ``serving`` is also a method of :class:`Registry` (``registry.approve(...)`` is
 ``registry.approval.approve(...)``), with the same signature and docstring. Every one is one transaction: a
 compare-and-set transition and its audit row commit together or not at all.
 """
@@ -36,6 +37,7 @@ from policies.registry.catalog import Catalog
 from policies.registry.event_logs import EventLogs
 from policies.registry.lookups import VersionRef
 from policies.registry.rollouts import GUARDRAIL_ACTOR, Rollouts
+from policies.registry.serving import Serving
 from policies.registry.store import Store
 
 __all__ = ["GUARDRAIL_ACTOR", "Registry", "VersionRef"]
@@ -71,6 +73,7 @@ class Registry:
         self.logs = EventLogs(self.store)
         self.analytics = Analytics(self.store)
         self.audit = AuditLog(self.store)
+        self.serving = Serving(self.store)
 
     @property
     def engine(self) -> Engine:
