@@ -108,7 +108,7 @@ def create_app(settings: Settings | None = None) -> DecisionAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         registry = Registry(settings.database_url)  # refuses an un-migrated database (SchemaOutOfDate)
         cache = PolicyCache(registry, metrics)
-        await asyncio.to_thread(cache.refresh, True)
+        await asyncio.to_thread(cache.load)  # the current state before the first request (raises: no start)
         writer = LogWriter(LogStore(registry.engine, settings.write_timeout_s), settings.batch_max,
                            settings.batch_wait_ms / 1000.0, metrics)
         await writer.start()

@@ -19,7 +19,8 @@ class Settings:
     :param batch_max: most log rows committed in one transaction.
     :param batch_wait_ms: how long the log writer waits to fill a batch once it has a row (0: commit at once).
     :param write_timeout_s: how long a log batch may wait for a database lock before its requests get 503.
-    :param refresh_s: how often the policy cache asks the registry whether anything changed.
+    :param refresh_s: how often the policy cache asks the registry whether what it serves changed (a kill,
+        rollback or promotion made anywhere reaches this process within about this long).
     :param token_ttl_s: how long an authenticated API token is trusted before it is checked again.
     :param sweep_s: how often decisions whose reward window ended get the default reward (0: never).
     :param sweep_grace_s: a window must have ended this long ago before its default reward is logged.
@@ -30,7 +31,7 @@ class Settings:
     batch_max: int = 256
     batch_wait_ms: float = 0.0
     write_timeout_s: float = 5.0
-    refresh_s: float = 1.0
+    refresh_s: float = 0.5
     token_ttl_s: float = 30.0
     sweep_s: float = 5.0
     sweep_grace_s: float = 5.0

@@ -332,13 +332,19 @@ class LogStore:
 
     # ---------------------------------------------------------------- both: the reward rules
 
-    def _judge(self, rows: Sequence[RewardRow], selected: list, now: datetime) -> _Judged:
-        """Outcomes of ``rows`` given the ``_select`` rows of their decisions; which of them to insert."""
+    def _state(self, selected: list) -> tuple[dict, dict]:
+        """The ``_select`` rows as ``{event_id: (created_at, deferred, activated_at, reward_window_s)}`` and
+        ``{event_id: (reward, slot, is_default)}`` (the rewards already stored)."""
         decisions, existing = {}, {}
         for e, created, deferred, activated, window_s, value, slot, is_default in selected:
             decisions[e] = (self._read_time(created), bool(deferred), self._read_time(activated), float(window_s))
             if value is not None:
                 existing[e] = (float(value), slot, bool(is_default))
+        return decisions, existing
+
+    def _judge(self, rows: Sequence[RewardRow], selected: list, now: datetime) -> _Judged:
+        """Outcomes of ``rows`` given the ``_select`` rows of their decisions; which of them to insert."""
+        decisions, existing = self._state(selected)
         outcomes, pending = [], []
         for i, r in enumerate(rows):
             outcome = judge_reward(r, decisions.get(r.event_id), existing.get(r.event_id), now)
@@ -348,7 +354,7 @@ class LogStore:
             outcomes.append(outcome)
         return _Judged(outcomes, pending, decisions, existing)
 
-    # ---------------------------------------------------------------- PostgreSQL: multi-row statements
+    # ---------------------------------------------------------------- PostgreSQL: one round trip per batch
 
     def _values(self, sql: str, rows: list[tuple]) -> tuple[str, list]:
         """``sql`` (an ``INSERT ... VALUES (row) ...``) for all ``rows`` in one statement, and its parameters."""
@@ -358,18 +364,80 @@ class LogStore:
 
     def _write_postgresql(self, conn: Any, decisions: Sequence[DecisionEntry],
                           rewards: Sequence[RewardRow]) -> tuple[list[bool], list[str]]:
-        """One multi-row statement for the decisions, one read and one multi-row statement for the rewards, then
-        the commit (psycopg's ``executemany`` and pipeline mode cost more CPU for batches this small)."""
+        """The batch in **one round trip** (psycopg's pipeline mode, one sync): ``BEGIN``; one multi-row insert of
+        the decisions; one ``INSERT ... SELECT`` of the rewards that checks their decisions (known, active, inside
+        the reward window) in SQL; one read of those decisions and rewards as they are now; ``COMMIT``.
+
+        The outcome of a reward that was not inserted is judged in Python on that read (unknown, not activated,
+        window closed, duplicate, conflict); a reward stored meanwhile by another process is read too, since the
+        insert waits for it. Only the first reward of an event in the batch is sent: later ones are judged against
+        it, which equals one-by-one order as long as their times do not go backwards; a batch where they do (no
+        API request makes one) takes :meth:`_write_postgresql_stepwise`.
+        """
+        first_at: dict[str, datetime | None] = {}
+        for r in rewards:
+            if r.event_id not in first_at:
+                first_at[r.event_id] = aware(r.at)
+            elif r.at is not None and first_at[r.event_id] is not None and aware(r.at) < first_at[r.event_id]:
+                return self._write_postgresql_stepwise(conn, decisions, rewards)
+        raw = conn.driver_connection
+        if not raw.autocommit:
+            raw.autocommit = True  # BEGIN and COMMIT are statements of the pipeline
+        now = utcnow()
+        first_sent, rows, seen = set(), [], set()
+        for i, r in enumerate(rewards):
+            if r.event_id not in seen:
+                seen.add(r.event_id)
+                first_sent.add(i)
+                rows.append((r.event_id, float(r.reward), aware(r.at) or now, r.slot))
+        cursors = [raw.cursor() for _ in range(3)]
+        with raw.pipeline():
+            raw.execute("BEGIN")
+            if decisions:
+                cursors[0].execute(*self._values(self._insert_decision, self._decision_rows(decisions)))
+            if rewards:
+                cursors[1].execute(self._insert_judged_rewards(len(rows)), [v for row in rows for v in row])
+                clause, params = self._in(sorted(seen))
+                cursors[2].execute(self._select + clause, params)
+            raw.execute("COMMIT")
+        stored = _first_inserted(decisions, cursors[0].fetchall()) if decisions else []
+        outcomes = []
+        if rewards:
+            inserted = {row[0] for row in cursors[1].fetchall()}
+            decided, existing = self._state(cursors[2].fetchall())  # as they are after the insert
+            for i, r in enumerate(rewards):
+                if i in first_sent and r.event_id in inserted:
+                    outcomes.append(STORED)
+                    continue
+                outcome = judge_reward(r, decided.get(r.event_id), existing.get(r.event_id), now)
+                outcomes.append(WINDOW_CLOSED if outcome == STORED else outcome)  # the database's window check counts
+        for cur in cursors:
+            cur.close()
+        return stored, outcomes
+
+    def _insert_judged_rewards(self, n: int) -> str:
+        """``INSERT`` of ``n`` rewards ``(event_id, reward, at, slot)``, each only when its decision is known,
+        active and the reward arrives inside its window (the rules of :func:`judge_reward`), once per event."""
+        values = ", ".join(["(%s::varchar, %s::float8, %s::timestamptz, %s::integer)"] * n)
+        return ("INSERT INTO reward_log (event_id, reward, created_at, slot, is_default) "
+                f"SELECT v.event_id, v.reward, v.at, v.slot, false FROM (VALUES {values}) AS v(event_id, reward, at, "
+                "slot) JOIN decision_log d ON d.event_id = v.event_id JOIN decision_points p ON p.id = "
+                "d.decision_point_id WHERE v.at <= CASE WHEN d.deferred THEN d.activated_at ELSE d.created_at END "
+                "+ p.reward_window_s * interval '1 second' ON CONFLICT (event_id) DO NOTHING RETURNING event_id")
+
+    def _write_postgresql_stepwise(self, conn: Any, decisions: Sequence[DecisionEntry],
+                                   rewards: Sequence[RewardRow]) -> tuple[list[bool], list[str]]:
+        """The batch statement by statement (a multi-row insert of the decisions, a read, a multi-row insert of
+        the rewards judged in Python), in one transaction: for batches the pipelined path cannot judge exactly."""
         raw = conn.driver_connection
         now = utcnow()
         cur = raw.cursor()
+        if raw.autocommit:
+            cur.execute("BEGIN")
         stored = []
         if decisions:
             cur.execute(*self._values(self._insert_decision, self._decision_rows(decisions)))
-            inserted, first = {row[0] for row in cur.fetchall()}, {}
-            for i, e in enumerate(decisions):
-                first.setdefault(e.event_id, i)
-            stored = [e.event_id in inserted and first[e.event_id] == i for i, e in enumerate(decisions)]
+            stored = _first_inserted(decisions, cur.fetchall())
         outcomes = []
         if rewards:
             clause, params = self._in(sorted({r.event_id for r in rewards}))
@@ -383,9 +451,18 @@ class LogStore:
                     clause, params = self._in(sorted(lost))
                     cur.execute(self._select_rewards + clause, params)
                     outcomes = judged.rejudge(rewards, lost, cur.fetchall(), now)
-        raw.commit()
+        cur.execute("COMMIT")
         cur.close()
         return stored, outcomes
+
+
+def _first_inserted(decisions: Sequence[DecisionEntry], returned: list) -> list[bool]:
+    """Per decision, whether it was stored: its event_id is among the ``RETURNING`` rows and it is the first row
+    of the batch with that event_id."""
+    inserted, first = {row[0] for row in returned}, {}
+    for i, e in enumerate(decisions):
+        first.setdefault(e.event_id, i)
+    return [e.event_id in inserted and first[e.event_id] == i for i, e in enumerate(decisions)]
 
 
 @dataclass

@@ -20,7 +20,7 @@ from urllib.parse import unquote, urlparse
 from policies.policy import Policy
 from policies.registry import DecisionPointRecord, Registry, VersionRecord
 from policies.registry.artefacts import artefact_sha256
-from policies.registry.models import AuditEntry
+from policies.registry.serving import ServingSnapshot
 
 log = logging.getLogger("retailrl.service")
 RETRY_FAILED_S = 30.0
@@ -112,7 +112,8 @@ class PolicyCache:
         self._loaded: dict[tuple[str, str], Policy] = {}
         self._failed: dict[tuple[str, str], tuple[str, float]] = {}
         self._retiring: list[Policy] = []
-        self.change_id: int | None = None
+        self.change_id: int | None = None  # the newest audit row on the snapshot served (for health checks)
+        self.fingerprint: tuple | None = None
         self.last_ok: float | None = None
         self.last_error: str | None = None
 
@@ -122,39 +123,30 @@ class PolicyCache:
     def points(self) -> list[ServedPoint]:
         return list(self._points.values())
 
+    def load(self) -> None:
+        """Read the registry's current serving state and build the table; raises when the registry cannot be read
+        (a server calls it before it answers its first request)."""
+        self._rebuild(self.registry.serving.snapshot())
+        self.last_ok, self.last_error = time.monotonic(), None
+
     def refresh(self, force: bool = False) -> bool:
-        """Reload the serving table when the registry changed (or when ``force``, or to retry failed loads).
+        """Reload the serving table when the registry's serving state changed (or when ``force``, or to retry
+        failed loads); keeps the current table when the registry cannot be read.
 
         :return: whether the table was rebuilt.
         """
         try:
-            change = self._last_change_id()
             retry = any(time.monotonic() - t > RETRY_FAILED_S for _, t in self._failed.values())
-            if not force and not retry and change == self.change_id:
+            if not force and not retry and self.registry.serving.fingerprint() == self.fingerprint:
                 self.last_ok = time.monotonic()
                 return False
-            self._rebuild(change)
+            self._rebuild(self.registry.serving.snapshot())
         except Exception as exc:  # the registry is unreachable: keep serving what we have
             self.last_error = f"{type(exc).__name__}: {exc}"
             log.warning("policy cache refresh failed: %s", self.last_error)
             return False
         self.last_ok, self.last_error = time.monotonic(), None
         return True
-
-    def _last_change_id(self) -> int:
-        """:meth:`Registry.last_change_id`, read on SQLite without a transaction: the registry begins every
-        transaction with ``BEGIN IMMEDIATE`` (the write lock), and a poll every second must not make the decision
-        log's writes wait."""
-        engine = self.registry.engine
-        if engine.dialect.name != "sqlite":
-            return self.registry.last_change_id()
-        conn = engine.raw_connection()  # autocommit (the registry's connect hook): a plain SELECT takes no lock
-        try:
-            cur = conn.cursor()
-            cur.execute(f"SELECT max(id) FROM {AuditEntry.__tablename__}")
-            return int(cur.fetchone()[0] or 0)
-        finally:
-            conn.close()
 
     def _policy(self, version: VersionRecord, n_actions: int | None) -> tuple[Policy | None, str | None]:
         key = (version.ref, version.artefact_sha256)
@@ -176,16 +168,17 @@ class PolicyCache:
         self._loaded[key] = policy
         return policy, None
 
-    def _rebuild(self, change: int) -> None:
+    def _rebuild(self, snapshot: ServingSnapshot) -> None:
         points: dict[str, ServedPoint] = {}
         used: set[tuple[str, str]] = set()
-        for dp in self.registry.list_decision_points():
+        for served in snapshot.points:
+            dp = served.record
             n_actions = n_actions_of(dp.action_space)
             arms = []
-            for arm, ref, percent in self.registry.traffic(dp.name).arms:
+            for arm, ref, percent in served.split.arms:
                 policy, error, version_id = None, None, None
                 if ref is not None:
-                    version = self.registry.get_version(ref)
+                    version = served.versions[ref]
                     used.add((version.ref, version.artefact_sha256))
                     policy, error = self._policy(version, n_actions)
                     version_id = version.id
@@ -194,7 +187,7 @@ class PolicyCache:
         for policy in self._retiring:  # unused since the previous refresh: no request can still hold them
             _close(policy)
         self._retiring = [self._loaded.pop(key) for key in list(self._loaded) if key not in used]
-        self._points, self.change_id = points, change
+        self._points, self.change_id, self.fingerprint = points, snapshot.change_id, snapshot.fingerprint
         if self.metrics is not None:
             self.metrics.registry_refreshes.inc()
             self.metrics.served_versions.clear()

@@ -1,7 +1,9 @@
 """The SQL policy registry: versions, evidence, approvals, rollouts and an append-only audit log.
 
-Start with :class:`Registry` (the repository; every method is one transaction) and :func:`upgrade` (Alembic
-migrations). The rules live in :mod:`policies.registry.workflow`; ``docs/registry.md`` draws them.
+Start with :class:`Registry` (the facade over one module per concern: accounts, catalog, approvals, rollouts,
+event_logs, analytics, audit; every public call is one transaction) and :func:`upgrade` (Alembic migrations).
+The shared transaction helper and audit writer live in :mod:`policies.registry.store`, the pure rules in
+:mod:`policies.registry.workflow`; ``docs/registry.md`` draws them.
 """
 
 from policies.registry.artefacts import artefact_sha256

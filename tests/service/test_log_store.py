@@ -126,6 +126,21 @@ def test_the_store_answers_and_stores_what_the_registry_does(two_dbs):
     assert (joined.context, joined.reward, joined.decided_at) == (context("e6", 2), 1.0, _at(50))
 
 
+def test_repeated_rewards_whose_times_go_back_are_judged_in_order(two_dbs):
+    """The pipelined PostgreSQL write sends one reward per event; a batch where a later repeat is earlier (so it
+    may be inside the window when the first is not) is judged row by row, as the registry does."""
+    reg_a, reg_b, store, dp, version, url_a, url_b = two_dbs
+    ref = reg_a.list_versions("banner")[0].ref
+    entry = DecisionEntry("e7", dp, version, "champion", 1, 0.5, None, _at(0))
+    assert store.write([entry], []) == ([True], [])
+    assert reg_a.log_decisions([DecisionRow("banner", "e7", "champion", 1, version=ref, propensity=0.5,
+                                            at=_at(0))]) == [True]
+    rows = [RewardRow("e7", 1.0, None, _at(4000)), RewardRow("e7", 1.0, None, _at(100)),
+            RewardRow("e7", 0.0, None, _at(200))]
+    assert store.write([], rows)[1] == reg_a.log_rewards(rows) == ["window_closed", "stored", "conflict"]
+    assert _rows(url_b)[1] == _rows(url_a)[1] and len(_rows(url_a)[1]) == 1
+
+
 def test_a_failed_transaction_stores_nothing(two_dbs):
     _, reg, store, dp, version, _, url = two_dbs
     good = DecisionEntry("ok-1", dp, version, "champion", 1, 0.5, {"features": [1.0]}, _at(0))

@@ -18,11 +18,13 @@ from policies.registry import (
     InvalidTransition,
     Registry,
     SchemaOutOfDate,
+    lookups,
     make_engine,
     upgrade,
 )
 from policies.registry.db import downgrade, head_revision
 from policies.registry.security import make_hasher
+from policies.registry.store import Store
 
 
 def _approve_race(db_url, ref, approvers) -> list:
@@ -73,13 +75,13 @@ def test_two_approvers_at_once_exactly_one_wins(db_url, registry, people, banner
 def test_compare_and_set_refuses_a_stale_state(registry, people, banner):
     """The CAS UPDATE ... WHERE state = 'evaluated' alone (no lock) refuses a change made in between."""
     ref = evaluated(registry, people, banner)
-    with registry._tx() as s:
-        stale = registry._version(s, ref)  # read while 'evaluated'
+    with registry.store.tx() as s:
+        stale = lookups.version(s, ref)  # read while 'evaluated'
     registry.approve(people.bob, ref)  # another user moves it on
     with pytest.raises(ConcurrentTransition, match="no longer 'evaluated'.*another user changed it first"):
-        with registry._tx() as s:
+        with registry.store.tx() as s:
             s.add(stale)
-            registry._move(s, stale, "approve", "carol")
+            registry.store.move(s, stale, "approve", "carol")
     assert registry.get_version(ref).state == "approved"
     assert [a.actor for a in registry.audit_log(entity_name=ref) if a.action == "approve"] == ["bob"]
 
@@ -87,14 +89,14 @@ def test_compare_and_set_refuses_a_stale_state(registry, people, banner):
 def test_exception_after_the_state_update_leaves_nothing_half_done(registry, people, banner, monkeypatch):
     ref = evaluated(registry, people, banner)
     n_audit = len(registry.audit_log())
-    original = Registry._audit
+    original = Store.audit
 
     def failing_audit(self, s, actor, action, *args, **kwargs):
         if action == "approve":  # the version's UPDATE and the request's UPDATE have already run
             raise RuntimeError("crash between the state update and the audit row")
         return original(self, s, actor, action, *args, **kwargs)
 
-    monkeypatch.setattr(Registry, "_audit", failing_audit)
+    monkeypatch.setattr(Store, "audit", failing_audit)
     with pytest.raises(RuntimeError, match="crash between"):
         registry.approve(people.bob, ref)
     monkeypatch.undo()
