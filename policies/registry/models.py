@@ -73,6 +73,9 @@ class DecisionPoint(Base):
     guardrail_min_count: Mapped[int] = mapped_column(Integer)
     killed: Mapped[bool] = mapped_column(Boolean, default=False)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    retention_days: Mapped[float | None] = mapped_column(Float)
+    personal_features: Mapped[Any] = mapped_column(JsonType, nullable=True)
+    drift_threshold: Mapped[float | None] = mapped_column(Float)
 
 
 class Policy(Base):
@@ -105,6 +108,7 @@ class PolicyVersion(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     state: Mapped[str] = mapped_column(String(16))
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    feature_profile: Mapped[Any] = mapped_column(JsonType, nullable=True)
 
 
 class EvaluationReport(Base):
