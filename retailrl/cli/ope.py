@@ -132,13 +132,18 @@ def run(
         engine = resolve_engine(logs, engine, ray_address)
         paths = None
         if engine != "memory":
-            given = [flag for flag, value in (("--mapping", mapping), ("--report", report),
-                                              ("--champion-action-dist", champion_action_dist),
-                                              ("--champion-artefact", champion_artefact)) if value is not None]
-            if given:
-                raise ValueError(f"{', '.join(given)}: not available when streaming (--engine {engine}); "
-                                 "evaluate a log that fits in memory with --engine memory")
-            evaluation = _stream(logs, candidate, engine, ray_address, workers, batch_size, reward_sample, options)
+            if mapping is not None:
+                raise ValueError(f"--mapping: not available when streaming (--engine {engine}); write the log "
+                                 "in the canonical columns (retailrl data validate DIR checks it) or evaluate "
+                                 "it in memory with --engine memory")
+            stream = dict(engine=engine, ray_address=ray_address, workers=workers, batch_size=batch_size,
+                          max_sample_rows=reward_sample, **options)
+            if report is not None:
+                built = _stream_report(logs, candidate, champion, stream)
+                evaluation = built.evaluations[0]
+                paths = built.save(report)
+            else:
+                evaluation = _stream(logs, candidate, stream)
         elif report is not None:
             log = load_logs(logs, mapping, *policy_shape(candidate))
             built = build_report(log, candidate, champion=champion, title=f"Off-policy evaluation on {logs}", **options)
@@ -183,14 +188,21 @@ def resolve_engine(logs: str, engine: str, ray_address: str | None) -> str:
     return engine
 
 
-def _stream(logs, candidate, engine, ray_address, workers, batch_size, reward_sample, options):
+def _stream(logs, candidate, stream: dict):
     from policies.ope.stream import evaluate_stream
     from retailrl.cli._common import RowProgress
 
     with RowProgress() as progress:
-        return evaluate_stream(logs, candidate, name="candidate", engine=engine, ray_address=ray_address,
-                               workers=workers, batch_size=batch_size, max_sample_rows=reward_sample,
-                               progress=progress, **options)
+        return evaluate_stream(logs, candidate, name="candidate", progress=progress, **stream)
+
+
+def _stream_report(logs, candidate, champion, stream: dict):
+    from policies.ope.stream_report import build_stream_report
+    from retailrl.cli._common import RowProgress
+
+    with RowProgress() as progress:
+        return build_stream_report(logs, candidate, champion=champion, progress=progress,
+                                   title=f"Off-policy evaluation on {logs}", **stream)
 
 
 def _print_table(records: list[dict], notes: list[str]) -> None:
