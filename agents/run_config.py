@@ -237,6 +237,29 @@ class TuneConfig:
                     raise _fail(where, f"loguniform: expected low > 0, found {args[0]}")
 
 
+
+SHIPPED_CONFIGS = Path(__file__).resolve().parents[1] / "configs"
+
+
+def resolve_config(path: str | Path) -> Path:
+    """The config file ``path`` names: the file itself when it exists, else the shipped config of that name.
+
+    So ``--config configs/pricing_ppo.toml`` (or ``pricing_ppo.toml``, or ``pricing_ppo``) works from any
+    directory; a file of the same name in the working directory wins.
+
+    :raises FileNotFoundError: naming the path and the shipped configs.
+    """
+    path = Path(path)
+    if path.is_file():
+        return path
+    name = path.name if path.suffix == ".toml" else f"{path.name}.toml"
+    shipped = SHIPPED_CONFIGS / name
+    if not path.is_absolute() and shipped.is_file():
+        return shipped
+    known = sorted(p.stem for p in SHIPPED_CONFIGS.glob("*.toml"))
+    raise FileNotFoundError(f"config: no such file {path} (and no shipped config {name!r}; shipped: {known})")
+
+
 @dataclass
 class RunConfig:
     """Everything a training run needs; :meth:`validate` runs on construction from a file or dict.
@@ -357,10 +380,8 @@ class RunConfig:
 
     @classmethod
     def from_toml(cls, path: str | Path) -> RunConfig:
-        """Read ``configs/NAME.toml``; errors name the file."""
-        path = Path(path)
-        if not path.is_file():
-            raise FileNotFoundError(f"config: no such file {path}")
+        """Read ``configs/NAME.toml`` (see :func:`resolve_config`); errors name the file."""
+        path = resolve_config(path)
         try:
             data = tomllib.loads(path.read_text())
         except tomllib.TOMLDecodeError as exc:

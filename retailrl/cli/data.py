@@ -111,28 +111,18 @@ def validate_cmd(
         _validate_batches(path, kind, mapping, n_actions, n_positions, as_json)
         return
     from sim_data.errors import SchemaError
-    from sim_data.io import read_table
-    from sim_data.logs import BanditLog, ChoiceLog, Provenance, StockLog
-    from sim_data.mapping import Mapping
+    from sim_data.shop import load_shop_table
 
     with user_errors():
-        frame = read_table(path)
-        if mapping is not None:
-            frame = Mapping.load(mapping).apply(frame, kind)
-        provenance = Provenance(source=str(path))
-        try:
-            if kind == "bandit":
-                log = BanditLog.from_frame(frame, n_actions=n_actions, n_positions=n_positions, provenance=provenance)
-            elif kind == "choice":
-                log = ChoiceLog.from_frame(frame, provenance=provenance)
-            elif kind == "stock":
-                log = StockLog.from_frame(frame, provenance=provenance)
-            else:
-                raise ValueError(f"unknown --kind {kind!r}: expected bandit, choice or stock")
+        if kind not in ("bandit", "choice", "stock"):
+            raise ValueError(f"unknown --kind {kind!r}: expected bandit, choice or stock")
+        try:  # the mapping's columns and its [ids] (the shop's own action ids, 1-based slots), as every step reads it
+            table = load_shop_table(path, kind, mapping, n_actions=n_actions, n_positions=n_positions)
         except SchemaError as exc:
             err_console.print(f"[bold red]invalid:[/bold red] {path}", markup=True)
             err_console.print(str(exc), markup=False, highlight=False)
             raise typer.Exit(code=1) from None
+        log = table.log
     if as_json:
         print_json({"valid": True, **log.summary()})
     else:
@@ -228,3 +218,18 @@ def synth(
         write_table(log.table, out)
         write_text(out.with_name(out.name + ".truth.json"), json.dumps({"world": world, "seed": seed, **facts}, indent=2))
     console.print(f"wrote {len(log.table):,} rows to [bold]{out}[/bold] (truth in {out.name}.truth.json)")
+
+
+@app.command("example-shop")
+def example_shop(
+    out: Path = typer.Option(..., "--out", help="Directory to write the shop's logs, mappings and shop.toml into."),
+    size: str = typer.Option("tiny", "--size", help="tiny (seconds) or full (the demo's size)."),
+    seed: int = typer.Option(0, "--seed", help="Random seed: the same seed writes the same files."),
+) -> None:
+    """Write the example shop of docs/own-data.md: banners, baskets and stock logs in its own columns and ids."""
+    from sim_data.synthetic.example_shop_world import write_shop
+
+    with user_errors():
+        write_shop(out, size, seed)
+    console.print(f"wrote the example shop to {out}: banners.parquet, baskets.csv, stock.csv, their mappings, "
+                  f"shop.toml and truth.json")

@@ -29,7 +29,7 @@ def train(
     as_json: bool = typer.Option(False, "--json", help="Print the metrics (or the sweep summary) as JSON."),
 ) -> None:
     """Train a policy on the simulator: evaluation on held-out seeds, TensorBoard logs, checkpoints, a run directory."""
-    from agents.run_config import RunConfig
+    from agents.run_config import RunConfig, resolve_config
 
     with user_errors():
         cfg = RunConfig.from_toml(config).with_overrides(algo=algo, steps=steps, seed=seed, device=device, out=out,
@@ -47,7 +47,7 @@ def train(
             raise ValueError("--ray-address/--num-cpus: only with --tune")
         from agents.train import run_training
 
-        result = run_training(cfg, progress=progress and not as_json, source_text=config.read_text())
+        result = run_training(cfg, progress=progress and not as_json, source_text=resolve_config(config).read_text())
     if as_json:
         print_json({**result.metrics, "run_dir": str(result.run_dir),
                     "registered": result.registered.ref if result.registered is not None else None})
