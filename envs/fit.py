@@ -23,9 +23,11 @@ import pandas as pd
 from envs.models.arrivals import ArrivalModel
 from envs.models.choice import ChoiceModel
 from envs.models.choice_data import split_by_time
+from envs.models.choice_holdout import heldout_intervals
 from envs.models.click import ClickModel
 from envs.models.report import (
     calibration_bins,
+    difference_interval,
     figure,
     grouped_rates,
     md_table,
@@ -88,7 +90,9 @@ def fit_obd(out: str | Path, campaign: str = "all", train_policy: str = "random"
         the 10k-row sample has 38-46 clicks per random-policy table; cross-validation already shrinks the item
         main effects to nothing, and adding item x user-feature interactions only raises its log-loss).
     :return: the fidelity dict written to ``fidelity.json``: ``campaign``, ``simulated_ctr``, ``onpolicy_ctr``,
-        ``onpolicy_ci``, ``inside_ci``, ``logloss``, ``constant_logloss``, ``beats_constant``, ``by_position``,
+        ``onpolicy_ci``, ``inside_ci``, the error bars of :func:`replay_uncertainty` (``simulated_ci``,
+        ``simulated_ci_centre``, ``simulated_se``, ``simulated_ci_method``, ``intervals_overlap``, ``difference``,
+        ``agrees``), ``logloss``, ``constant_logloss``, ``beats_constant``, ``by_position``,
         ``by_item``, ``calibration``, ``position_bias``, ``penalties``, ``selection``, ``arrivals``.
 
     The click model's penalties are chosen by cross-validation on the ``train_policy`` logs only
@@ -128,6 +132,8 @@ def fit_click_replay(train: BanditLog, evaluation: BanditLog, out: Path, head: d
     by_position = grouped_rates(evaluation.positions, pred, y, evaluation.n_positions)
     by_item = grouped_rates(evaluation.actions, pred, y, evaluation.n_actions)
     calibration = calibration_bins(pred, y, n_bins=5)
+    progress("interval of the simulated CTR from the fit's parameter uncertainty")
+    uncertainty = replay_uncertainty(click, train, evaluation)
     progress("fitting arrivals per hour")
     a_train, a_test = split_bandit_by_time(train)
     arrivals, arrivals_report = _arrivals(a_train, a_test, train)
@@ -135,7 +141,7 @@ def fit_click_replay(train: BanditLog, evaluation: BanditLog, out: Path, head: d
         **head,
         "train_rows": len(train), "eval_rows": len(evaluation), "eval_clicks": int(y.sum()),
         "simulated_ctr": ev["simulated_ctr"], "onpolicy_ctr": ev["observed_ctr"], "onpolicy_ci": [lo, hi],
-        "inside_ci": bool(lo <= ev["simulated_ctr"] <= hi),
+        "inside_ci": bool(lo <= ev["simulated_ctr"] <= hi), **uncertainty,
         "logloss": ev["logloss"], "constant_logloss": ev["constant_logloss"], "constant_ctr": ev["constant_ctr"],
         "beats_constant": ev["beats_constant"],
         "position_bias": report["position_bias"], "penalties": report["penalties"],
@@ -146,7 +152,8 @@ def fit_click_replay(train: BanditLog, evaluation: BanditLog, out: Path, head: d
         "calibration": calibration, "click_model": report, "arrivals": arrivals_report,
         "note": (f"The {eval_policy} policy's propensities change over the log, so its on-policy CTR is the mean of "
                  "its logged clicks; the simulated CTR is the model's mean click probability over the same logged "
-                 "(context, item, slot) rows. The interval is a Wilson 95% interval treating rows as independent."),
+                 "(context, item, slot) rows. The on-policy interval is a Wilson 95% interval treating rows as independent; "
+                 "the simulated interval is the fit's parameter uncertainty (envs/models/click_uncertainty.py)."),
     }
     progress("writing models, params.json and the report")
     click.save(out)
@@ -156,9 +163,33 @@ def fit_click_replay(train: BanditLog, evaluation: BanditLog, out: Path, head: d
     return fidelity
 
 
+def replay_uncertainty(click: ClickModel, train: BanditLog, evaluation: BanditLog) -> dict:
+    """The replay's error bars: ``simulated_ci`` (:func:`envs.models.click_uncertainty.ctr_interval`, 95%),
+    ``simulated_ci_centre`` and ``simulated_se``, ``simulated_ci_method``, ``intervals_overlap`` (with the Wilson
+    on-policy interval), ``difference`` (:func:`~envs.models.report.difference_interval` of the interval's centre
+    minus the logged CTR, the logged CTR's binomial standard error beside the simulated one) and ``agrees`` (the
+    difference interval holds 0)."""
+    from envs.models.click_uncertainty import ctr_interval
+
+    ci = ctr_interval(click, train, evaluation)
+    y = evaluation.rewards
+    ybar = float(y.mean())
+    lo, hi = wilson_interval(float(y.sum()), float(y.size))
+    diff = difference_interval(ci["estimate"], ci["se"], ybar, float(np.sqrt(ybar * (1 - ybar) / y.size)))
+    return {"simulated_ci": [ci["lower"], ci["upper"]], "simulated_ci_centre": ci["estimate"],
+            "simulated_se": ci["se"], "simulated_ci_method": ci["method"],
+            "intervals_overlap": bool(ci["lower"] <= hi and lo <= ci["upper"]), "difference": diff,
+            "agrees": diff["contains_zero"]}
+
+
 def _obd_markdown(f: dict, out: Path) -> str:
     fig, ax = figure(3, width=4.6)
     plot_predicted_vs_observed(ax[0], f["calibration"], "bins", "calibration (5 equal-count bins)")
+    sim, obs, (slo, shi), (olo, ohi) = f["simulated_ctr"], f["onpolicy_ctr"], f["simulated_ci"], f["onpolicy_ci"]
+    ax[0].errorbar([sim], [obs], xerr=[[max(sim - slo, 0)], [max(shi - sim, 0)]],
+                   yerr=[[max(obs - olo, 0)], [max(ohi - obs, 0)]], fmt="s", color="C3",
+                   label="all rows (simulated, on-policy 95%)")
+    ax[0].legend(fontsize=7)
     pos = f["by_position"]
     xs = np.arange(len(pos))
     ax[1].bar(xs - 0.2, [r["predicted"] for r in pos], 0.4, label="predicted")
@@ -177,6 +208,11 @@ def _obd_markdown(f: dict, out: Path) -> str:
             ["simulated CTR", f["simulated_ctr"]], ["on-policy CTR", f["onpolicy_ctr"]],
             ["on-policy 95% interval", f"[{f['onpolicy_ci'][0]:.4g}, {f['onpolicy_ci'][1]:.4g}]"],
             ["simulated inside interval", "yes" if f["inside_ci"] else "**no**"],
+            ["simulated 95% interval (parameter uncertainty)",
+             f"[{f['simulated_ci'][0]:.4g}, {f['simulated_ci'][1]:.4g}]"],
+            ["simulated - on-policy, 95% interval",
+             f"{f['difference']['estimate']:.4g} [{f['difference']['ci'][0]:.4g}, {f['difference']['ci'][1]:.4g}]"],
+            ["agrees within error bars (difference interval holds 0)", "yes" if f["agrees"] else "**no**"],
             ["log-loss, click model", f["logloss"]], ["log-loss, constant CTR", f["constant_logloss"]],
             ["click model beats constant", "yes" if f["beats_constant"] else "**no**"],
             ["clicks in the replayed log", f["eval_clicks"]],
@@ -238,6 +274,9 @@ def fit_choice_log(log: ChoiceLog, out: str | Path, name: str, outside_share: fl
     fit (no correction) is reported beside it under ``naive``.
 
     :return: the fidelity dict: ``source``, ``heldout`` (log-likelihood vs the brand-share baseline),
+        ``heldout_shares`` (predicted among the held-out purchases vs observed), ``heldout_intervals`` (their 95%
+        intervals from the fit's parameter uncertainty, and the purchase rate's when no-purchase occasions are
+        logged: :func:`envs.models.choice_holdout.heldout_intervals`), ``agrees`` (every difference interval holds 0),
         ``own_price_elasticities`` (with intervals), ``own_elasticities_negative``, ``coefficients``, ``arrivals``,
         and with instruments ``naive`` (its price coefficient and own-price elasticities).
     """
@@ -260,9 +299,10 @@ def fit_choice_log(log: ChoiceLog, out: str | Path, name: str, outside_share: fl
     products = el["products"]
     own = {p: {"estimate": float(el["estimate"][i, i]), "lower": float(el["lower"][i, i]),
                "upper": float(el["upper"][i, i])} for i, p in enumerate(products)}
-    shares_pred = held.predict_proba(test, outside=False).mean(axis=0)
-    test_y = test.table[test.table["chosen"] == 1]["product"].value_counts(normalize=True)
-    shares_obs = np.array([float(test_y.get(p, 0.0)) for p in held.products_])
+    progress(f"{name}: intervals of the held-out shares from the fit's parameter uncertainty")
+    intervals = heldout_intervals(held, test)
+    shares_pred = np.array([r["simulated"] for r in intervals["shares"]])
+    shares_obs = np.array([r["observed"] for r in intervals["shares"]])
     arrivals_report = None
     if _time_is_calendar(log):
         progress(f"{name}: fitting arrivals per period")
@@ -279,6 +319,7 @@ def fit_choice_log(log: ChoiceLog, out: str | Path, name: str, outside_share: fl
         "elasticities": rep["elasticities"], "products": products,
         "heldout_shares": {"predicted": dict(zip(held.products_, shares_pred.tolist(), strict=True)),
                            "observed": dict(zip(held.products_, shares_obs.tolist(), strict=True))},
+        "heldout_intervals": intervals, "agrees": intervals["n_agree"] == intervals["n_numbers"],
         "choice_model": rep, "arrivals": arrivals_report,
     }
     if cf:
@@ -316,8 +357,16 @@ def _choice_markdown(f: dict, out: Path) -> str:
     products = f["products"]
     fig, ax = figure(2, width=4.8)
     xs = np.arange(len(products))
-    ax[0].bar(xs - 0.2, [f["heldout_shares"]["predicted"][p] for p in products], 0.4, label="predicted")
-    ax[0].bar(xs + 0.2, [f["heldout_shares"]["observed"][p] for p in products], 0.4, label="observed")
+    hi_rows = {r["name"]: r for r in f["heldout_intervals"]["shares"]}
+
+    def bars(key: str, value: str) -> np.ndarray:
+        return np.maximum([[hi_rows[p][value] - hi_rows[p][key][0] for p in products],
+                           [hi_rows[p][key][1] - hi_rows[p][value] for p in products]], 0)
+
+    ax[0].bar(xs - 0.2, [f["heldout_shares"]["predicted"][p] for p in products], 0.4, label="predicted",
+              yerr=bars("simulated_ci", "simulated"))
+    ax[0].bar(xs + 0.2, [f["heldout_shares"]["observed"][p] for p in products], 0.4, label="observed",
+              yerr=bars("observed_ci", "observed"))
     ax[0].set_xticks(xs, products, rotation=30)
     ax[0].set_title("held-out purchase shares")
     ax[0].legend()
@@ -346,6 +395,15 @@ def _choice_markdown(f: dict, out: Path) -> str:
             ["hit rate", h["hit_rate"], h["baseline_hit_rate"]]]), "",
         f"Beats the baseline: {'yes' if h['beats_baseline'] else '**no**'}; "
         f"own-price elasticities all negative: {'yes' if f['own_elasticities_negative'] else '**no**'}.", "",
+        "Held-out numbers with 95% intervals (simulated: the fit's parameter uncertainty, "
+        f"{f['heldout_intervals']['method']}; observed: Wilson); they agree when the interval of the difference "
+        f"holds 0 ({f['heldout_intervals']['n_agree']} of {f['heldout_intervals']['n_numbers']} do):", "",
+        md_table(["number", "simulated", "simulated 95%", "observed", "observed 95%", "difference [95%]", "agrees"],
+                 [[r["name"], r["simulated"], f"[{r['simulated_ci'][0]:.4g}, {r['simulated_ci'][1]:.4g}]",
+                   r["observed"], f"[{r['observed_ci'][0]:.4g}, {r['observed_ci'][1]:.4g}]",
+                   f"{r['difference']['estimate']:.4g} [{r['difference']['ci'][0]:.4g}, {r['difference']['ci'][1]:.4g}]",
+                   "yes" if r["agrees"] else "**no**"]
+                  for r in f["heldout_intervals"]["shares"] + [f["heldout_intervals"]["purchase_rate"]] if r]), "",
         f"![held-out shares and elasticities]({plot})", "",
         "Coefficients (fit on all occasions):", "",
         md_table(["parameter", "estimate", "se", "lower", "upper"],

@@ -200,6 +200,42 @@ class ClickModel(BehaviourModel):
             g[test] = model._relevance_all(rows) * model.position_bias[log.positions[test]][:, None]
         return np.clip(g, 0.0, P_MAX)
 
+    def _problem(self, log: BanditLog, progress: Any = None) -> tuple:
+        """The weighted likelihood's data on ``log`` under the learned ``design_``: ``(rows, rho, group, x, k, z,
+        v)``: row features, importance weights, the logged row of each (pseudo-)row, features, slots, labels and
+        weights (the doubly robust loss has ``n_actions`` pseudo-rows per logged row)."""
+        y = log.rewards
+        rows = cd.row_features(self.design_, log.table)
+        rho = self._importance(log)
+        if self.weighting == "dr":
+            if progress is not None:
+                progress(f"click model: cross-fitting the outcome model over {self.dr_folds} folds")
+            group, items, z, v = dr_pseudo_rows(self._imputed(log), log.actions, y, rho)
+        else:
+            group, items, z, v = np.arange(len(log)), log.actions, y, rho
+        x = cd.design_matrix(self.design_, rows, items, group)
+        return rows, rho, group, x, log.positions[group], z, v
+
+    def likelihood_at_fit(self, log: BanditLog) -> tuple:
+        """The fitted penalised likelihood rebuilt on its training ``log`` (no refit): ``(problem, rows_of)``, the
+        :class:`~envs.models.click_likelihood.ClickLikelihood` (or its torch twin) with the chosen penalties, and
+        the sparse ``(n_rows, n_pseudo_rows)`` matrix summing weighted pseudo-row scores per logged row; what the
+        sandwich of any function of ``theta_`` needs (:mod:`envs.models.click_uncertainty`).
+
+        :param log: the log the model was fit on (checked against its rows and clicks).
+        """
+        self._require_fitted()
+        self._check_log(log)
+        if len(log) != self.n_rows_ or int(log.rewards.sum()) != self.n_clicks_:
+            raise ValueError(f"log: expected the training log ({self.n_rows_} rows, {self.n_clicks_} clicks), "
+                             f"found {len(log)} rows and {int(log.rewards.sum())} clicks")
+        _, _, group, x, k, z, v = self._problem(log)
+        blocks = self.design_.column_blocks()
+        pen = np.array([self.penalties_[b] for b in blocks], dtype=np.float64)
+        prob = self._likelihood_factory(x.shape[1])(x, k, z, v, self.n_positions_, pen, self.penalties_[POSITION])
+        rows_of = sparse.csr_matrix((v, (group, np.arange(group.size))), shape=(len(log), group.size))
+        return prob, rows_of
+
     def _fit_core(self, log: BanditLog, progress: Any = None) -> ClickModel:
         """Design, weights, penalties (cross-validated) and the final fit; no export."""
         if not isinstance(log, BanditLog):
@@ -214,16 +250,7 @@ class ClickModel(BehaviourModel):
         n = len(log)
         self.n_actions_, self.n_positions_ = int(log.n_actions), int(log.n_positions)
         self.design_ = cd.learn_design(log.table, log.n_actions, self.interactions, log.action_context)
-        rows = cd.row_features(self.design_, log.table)
-        rho = self._importance(log)
-        if self.weighting == "dr":
-            if progress is not None:
-                progress(f"click model: cross-fitting the outcome model over {self.dr_folds} folds")
-            group, items, z, v = dr_pseudo_rows(self._imputed(log), log.actions, y, rho)
-        else:
-            group, items, z, v = np.arange(n), log.actions, y, rho
-        x = cd.design_matrix(self.design_, rows, items, group)
-        k = log.positions[group]
+        rows, rho, group, x, k, z, v = self._problem(log, progress)
         blocks = self.design_.column_blocks()
         present = list(self.design_.block_sizes())
         fixed = self.l2 if isinstance(self.l2, dict) else ({} if self.l2 is None else dict.fromkeys(present, self.l2))

@@ -93,3 +93,19 @@ def plot_predicted_vs_observed(ax, rows: list[dict], label: str, title: str) -> 
     ax.set_xlabel("predicted")
     ax.set_ylabel("observed (95% interval)")
     ax.set_title(title)
+
+
+def difference_interval(simulated: float, simulated_se: float, observed: float, observed_se: float,
+                        z: float = Z95) -> dict:
+    """Interval of ``simulated - observed`` when the two are independent (a fit on earlier rows, a replay of later
+    ones): normal, with ``se = sqrt(simulated_se^2 + observed_se^2)``.
+
+    :return: ``{"estimate", "se", "ci": [lower, upper], "contains_zero"}``; ``contains_zero`` is the agreement
+        statement "the simulator and the log agree within their joint error bars".
+    """
+    if not (simulated_se >= 0 and observed_se >= 0):
+        raise ValueError(f"standard errors: expected numbers >= 0, found {simulated_se!r} and {observed_se!r}")
+    d = float(simulated - observed)
+    se = float(np.hypot(simulated_se, observed_se))
+    lo, hi = d - z * se, d + z * se
+    return {"estimate": d, "se": se, "ci": [lo, hi], "contains_zero": bool(lo <= 0.0 <= hi)}

@@ -25,6 +25,11 @@ def fidelity_table(fidelity: dict) -> Table:
         rows = [("campaign", fidelity["campaign"]), ("simulated CTR", f"{fidelity['simulated_ctr']:.5f}"),
                 ("on-policy CTR [95% CI]", f"{fidelity['onpolicy_ctr']:.5f} [{lo:.5f}, {hi:.5f}]"),
                 ("inside interval", str(fidelity["inside_ci"])),
+                ("simulated 95% CI (parameter uncertainty)",
+                 f"[{fidelity['simulated_ci'][0]:.5f}, {fidelity['simulated_ci'][1]:.5f}]"),
+                ("simulated - logged [95% CI]", f"{fidelity['difference']['estimate']:+.5f} "
+                 f"[{fidelity['difference']['ci'][0]:+.5f}, {fidelity['difference']['ci'][1]:+.5f}]"),
+                ("agrees within error bars", str(fidelity["agrees"])),
                 ("log-loss model / constant", f"{fidelity['logloss']:.5f} / {fidelity['constant_logloss']:.5f}"),
                 ("position bias", ", ".join(f"{v:.3f}" for v in fidelity["position_bias"]["estimate"]))]
     elif src == "bandit_file":
@@ -33,6 +38,11 @@ def fidelity_table(fidelity: dict) -> Table:
                 ("simulated CTR (replayed)", f"{fidelity['simulated_ctr']:.5f}"),
                 ("logged CTR [95% CI]", f"{fidelity['onpolicy_ctr']:.5f} [{lo:.5f}, {hi:.5f}]"),
                 ("inside interval", str(fidelity["inside_ci"])),
+                ("simulated 95% CI (parameter uncertainty)",
+                 f"[{fidelity['simulated_ci'][0]:.5f}, {fidelity['simulated_ci'][1]:.5f}]"),
+                ("simulated - logged [95% CI]", f"{fidelity['difference']['estimate']:+.5f} "
+                 f"[{fidelity['difference']['ci'][0]:+.5f}, {fidelity['difference']['ci'][1]:+.5f}]"),
+                ("agrees within error bars", str(fidelity["agrees"])),
                 ("log-loss model / constant", f"{fidelity['logloss']:.5f} / {fidelity['constant_logloss']:.5f}"),
                 ("position bias", ", ".join(f"{v:.3f}" for v in fidelity["position_bias"]["estimate"]))]
     elif src == "stock":

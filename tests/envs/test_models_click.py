@@ -178,6 +178,8 @@ def test_obd_replay_fidelity(tmp_path, campaign):
     # men's simulated CTR is below the BTS interval, a known gap (docs/simulator.md says why): this pins it, so a
     # change that closes it (or opens one on another campaign) is noticed
     assert f["inside_ci"] == (campaign != "men")
+    # with error bars (the fit's parameter uncertainty beside the on-policy one) men's gap is within the noise
+    assert f["difference"]["contains_zero"] == f["agrees"] and (f["agrees"] or campaign != "men")
     assert {"campaign", "simulated_ctr", "onpolicy_ctr", "onpolicy_ci"} <= set(f)
     assert f["click_model"]["cross_validation"]["settings_scored"] > 1 and set(f["penalties"]) >= {"item", "position"}
     for name in ("fidelity.json", "fidelity.md", "params.json", "click.json", "obd_calibration.png"):
